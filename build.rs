@@ -1,0 +1,21 @@
+//! Compiles the store's `.proto` files with `protox` (pure Rust, so no system `protoc`) and
+//! generates tonic (or, under `--cfg madsim`, madsim-tonic) services from the descriptors.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let proto_dir = "src/store/proto";
+    let files = ["kv.proto", "rpc.proto", "peer.proto"];
+    for f in files {
+        println!("cargo:rerun-if-changed={proto_dir}/{f}");
+    }
+    let descriptors = protox::compile(files, [proto_dir])?;
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    let descriptor_path = out.join("store_descriptor.bin");
+    std::fs::write(&descriptor_path, prost::Message::encode_to_vec(&descriptors))?;
+    tonic_build::configure()
+        .file_descriptor_set_path(&descriptor_path)
+        .skip_protoc_run()
+        .compile_protos(&files, &[proto_dir])?;
+    Ok(())
+}

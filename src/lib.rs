@@ -1,0 +1,10 @@
+//! rkube: a Kubernetes-style cluster in Rust, built as a formally tested reference
+//! implementation. The same component code runs on real tokio (the `rkube` binary) and under
+//! madsim's deterministic simulation (`sim-tests/`).
+//!
+//! Modules are written as if they were crates, with one-way dependencies: `platform` (the
+//! only place that names the runtime, clocks, disk, network and OS randomness) depends on
+//! nothing of ours; `store` (the etcd-compatible Raft store) depends on `platform`.
+
+pub mod platform;
+pub mod store;

@@ -1,0 +1,193 @@
+//! The `rkube` binary. `rkube etcd` runs one member of the etcd-compatible store, with
+//! etcd's flag names; `rkube snapshot` saves and restores backups.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use rkube::platform::{self, task, Platform};
+use rkube::store::{self, ClusterState, StoreConfig};
+
+#[derive(Parser)]
+#[command(name = "rkube", version, about = "A Kubernetes-style cluster in Rust")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one member of the etcd-compatible store (etcd's flags).
+    Etcd(EtcdArgs),
+    /// Save or restore store backups.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+#[derive(Parser)]
+struct EtcdArgs {
+    /// Human-readable name of this member.
+    #[arg(long, default_value = "default")]
+    name: String,
+    /// Directory for the WAL and snapshots.
+    #[arg(long = "data-dir")]
+    data_dir: Option<PathBuf>,
+    #[arg(long = "listen-client-urls", default_value = "http://127.0.0.1:2379")]
+    listen_client_urls: String,
+    #[arg(long = "advertise-client-urls")]
+    advertise_client_urls: Option<String>,
+    #[arg(long = "listen-peer-urls", default_value = "http://127.0.0.1:2380")]
+    listen_peer_urls: String,
+    #[arg(long = "initial-advertise-peer-urls")]
+    initial_advertise_peer_urls: Option<String>,
+    /// name=peerURL pairs of every initial member.
+    #[arg(long = "initial-cluster")]
+    initial_cluster: Option<String>,
+    /// `new` or `existing`.
+    #[arg(long = "initial-cluster-state", default_value = "new")]
+    initial_cluster_state: String,
+    #[arg(long = "initial-cluster-token", default_value = "etcd-cluster")]
+    initial_cluster_token: String,
+    /// Heartbeat interval in milliseconds.
+    #[arg(long = "heartbeat-interval", default_value_t = 100)]
+    heartbeat_interval: u64,
+    /// Election timeout in milliseconds.
+    #[arg(long = "election-timeout", default_value_t = 1000)]
+    election_timeout: u64,
+    /// Applied entries between snapshots.
+    #[arg(long = "snapshot-count", default_value_t = 10_000)]
+    snapshot_count: u64,
+    /// Largest client request, in bytes.
+    #[arg(long = "max-request-bytes", default_value_t = store::DEFAULT_MAX_REQUEST_BYTES)]
+    max_request_bytes: usize,
+    /// Most operations in one txn branch.
+    #[arg(long = "max-txn-ops", default_value_t = store::DEFAULT_MAX_TXN_OPS)]
+    max_txn_ops: usize,
+}
+
+#[derive(Subcommand)]
+enum SnapshotCommand {
+    /// Stream a backup from a running member into FILE.
+    Save {
+        file: PathBuf,
+        #[arg(long, default_value = "http://127.0.0.1:2379")]
+        endpoints: String,
+    },
+    /// Create a new member's data dir from a backup FILE.
+    Restore {
+        file: PathBuf,
+        #[arg(long = "data-dir")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "default")]
+        name: String,
+        #[arg(long = "initial-cluster")]
+        initial_cluster: Option<String>,
+        #[arg(long = "initial-advertise-peer-urls", default_value = "http://127.0.0.1:2380")]
+        initial_advertise_peer_urls: String,
+        #[arg(long = "initial-cluster-token", default_value = "etcd-cluster")]
+        initial_cluster_token: String,
+    },
+}
+
+fn first_url(list: &str) -> &str {
+    list.split(',').next().unwrap_or("").trim()
+}
+
+fn etcd_config(a: &EtcdArgs) -> Result<StoreConfig, String> {
+    let client = store::parse_url_addr(first_url(&a.listen_client_urls))?;
+    let peer = store::parse_url_addr(first_url(&a.listen_peer_urls))?;
+    let mut cfg = StoreConfig::single(&a.name, client, peer);
+    if let Some(adv) = &a.advertise_client_urls {
+        cfg.advertise_client_urls = adv.split(',').map(|s| s.trim().to_string()).collect();
+    }
+    let peer_adv = a
+        .initial_advertise_peer_urls
+        .clone()
+        .unwrap_or_else(|| format!("http://{peer}"));
+    cfg.initial_advertise_peer_urls = peer_adv.split(',').map(|s| s.trim().to_string()).collect();
+    cfg.initial_cluster = match &a.initial_cluster {
+        Some(s) => store::parse_initial_cluster(s)?,
+        None => vec![(a.name.clone(), cfg.initial_advertise_peer_urls[0].clone())],
+    };
+    cfg.initial_cluster_state = match a.initial_cluster_state.as_str() {
+        "new" => ClusterState::New,
+        "existing" => ClusterState::Existing,
+        other => return Err(format!("--initial-cluster-state must be new or existing, not {other:?}")),
+    };
+    cfg.initial_cluster_token = a.initial_cluster_token.clone();
+    if a.heartbeat_interval == 0 || a.election_timeout < 5 * a.heartbeat_interval {
+        return Err("--election-timeout must be at least 5 × --heartbeat-interval".into());
+    }
+    cfg.tick_ms = a.heartbeat_interval;
+    cfg.election_ticks = (a.election_timeout / a.heartbeat_interval) as usize;
+    cfg.snapshot_count = a.snapshot_count.max(1);
+    cfg.max_request_bytes = a.max_request_bytes;
+    cfg.max_txn_ops = a.max_txn_ops;
+    Ok(cfg)
+}
+
+fn run_etcd(a: EtcdArgs) -> Result<(), String> {
+    let cfg = etcd_config(&a)?;
+    let dir = a.data_dir.clone().unwrap_or_else(|| PathBuf::from(format!("{}.etcd", a.name)));
+    let plat = Platform::real(&a.name, &dir).map_err(|e| format!("data dir {}: {e}", dir.display()))?;
+    platform::block_on(async move {
+        let (trigger, shutdown) = task::shutdown_pair();
+        task::spawn(async move {
+            platform::signal::terminate().await;
+            tracing::info!("shutting down");
+            trigger.trigger();
+        });
+        store::run(cfg, plat, shutdown).await.map_err(|e| e.to_string())
+    })
+}
+
+fn run_snapshot(cmd: SnapshotCommand) -> Result<(), String> {
+    match cmd {
+        SnapshotCommand::Save { file, endpoints } => platform::block_on(async move {
+            let bytes = store::client::fetch_backup(first_url(&endpoints)).await?;
+            platform::disk::write_file_durably(&file, &bytes)
+                .map_err(|e| format!("write {}: {e}", file.display()))?;
+            println!("Snapshot saved at {}", file.display());
+            Ok(())
+        }),
+        SnapshotCommand::Restore {
+            file,
+            data_dir,
+            name,
+            initial_cluster,
+            initial_advertise_peer_urls,
+            initial_cluster_token,
+        } => {
+            let members = match initial_cluster {
+                Some(s) => store::parse_initial_cluster(&s)?,
+                None => vec![(name.clone(), initial_advertise_peer_urls)],
+            };
+            let bytes = platform::disk::read_file(&file).map_err(|e| format!("read {}: {e}", file.display()))?;
+            let plat = Platform::real(&name, &data_dir).map_err(|e| format!("data dir: {e}"))?;
+            let mut voters: Vec<u64> = members
+                .iter()
+                .map(|(_, u)| store::member_id(u, &initial_cluster_token))
+                .collect();
+            voters.sort_unstable();
+            let index = store::backup::restore(plat.disk, &bytes, &voters).map_err(|e| e.to_string())?;
+            println!("Restored {} into {} at index {index}", file.display(), data_dir.display());
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    platform::init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Etcd(a) => run_etcd(a),
+        Command::Snapshot(c) => run_snapshot(c),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rkube: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

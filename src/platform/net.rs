@@ -1,0 +1,195 @@
+//! Network: TCP listen/connect, the HTTP/1.1 + HTTP/2 accept loop every HTTP server uses, a
+//! one-connection HTTP client, and gRPC serve/connect for the store.
+//!
+//! Under madsim, `tokio::net` is simulated TCP. hyper-util's own executor and timer run on the
+//! real tokio runtime (which does not exist in the simulation), so this module supplies both,
+//! over `tokio::spawn` and `tokio::time`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+
+pub use tokio::net::{TcpListener, TcpStream};
+
+use super::task::{spawn, Shutdown};
+
+/// How long a client may take to send request headers before the server drops it.
+pub const HTTP_HEADER_READ_TIMEOUT_MS: u64 = 30_000;
+/// Most bytes of response body [`http_request`] will buffer.
+pub const MAX_CLIENT_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Binds a TCP listener.
+pub async fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Opens a TCP connection.
+pub async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let stream = TcpStream::connect(addr).await?;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// hyper's executor over our `spawn`, for HTTP/2 connection tasks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SpawnExecutor;
+
+impl<F> hyper::rt::Executor<F> for SpawnExecutor
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        spawn(fut);
+    }
+}
+
+/// hyper's timer over `tokio::time` (simulated under madsim). Without a timer hyper silently
+/// skips its header-read timeout.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RuntimeTimer;
+
+struct RuntimeSleep(Pin<Box<tokio::time::Sleep>>);
+
+impl Future for RuntimeSleep {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl hyper::rt::Sleep for RuntimeSleep {}
+
+impl hyper::rt::Timer for RuntimeTimer {
+    fn sleep(&self, d: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(RuntimeSleep(Box::pin(tokio::time::sleep(d))))
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        let d = deadline.saturating_duration_since(Instant::now());
+        self.sleep(d)
+    }
+}
+
+/// The request and response types of [`serve_http`].
+pub type HttpRequest = hyper::Request<Incoming>;
+pub type HttpResponse = hyper::Response<Full<Bytes>>;
+
+/// Serves HTTP/1.1 and HTTP/2 (cleartext, detected per connection) on `listener` until
+/// `shutdown`. Each request is handed to `handler`.
+pub async fn serve_http<H, Fut>(listener: TcpListener, handler: H, mut shutdown: Shutdown)
+where
+    H: Fn(HttpRequest) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = HttpResponse> + Send + 'static,
+{
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.wait() => return,
+        };
+        let Ok((stream, _peer)) = accepted else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let h = handler.clone();
+                async move { Ok::<_, std::convert::Infallible>(h(req).await) }
+            });
+            let mut builder = hyper_util::server::conn::auto::Builder::new(SpawnExecutor);
+            builder
+                .http1()
+                .timer(RuntimeTimer)
+                .header_read_timeout(Duration::from_millis(HTTP_HEADER_READ_TIMEOUT_MS));
+            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+        });
+    }
+}
+
+/// Errors of the one-shot HTTP client.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpClientError {
+    #[error("connect: {0}")]
+    Connect(#[from] std::io::Error),
+    #[error("http: {0}")]
+    Http(#[from] hyper::Error),
+    #[error("response body larger than {MAX_CLIENT_RESPONSE_BYTES} bytes")]
+    TooLarge,
+}
+
+/// Sends one HTTP/1.1 request over a fresh connection and reads the whole response.
+pub async fn http_request(
+    addr: SocketAddr,
+    req: hyper::Request<Full<Bytes>>,
+) -> Result<hyper::Response<Bytes>, HttpClientError> {
+    let stream = connect(addr).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    spawn(async move {
+        let _ = conn.await;
+    });
+    let resp = sender.send_request(req).await?;
+    let (parts, body) = resp.into_parts();
+    let limited = http_body_util::Limited::new(body, MAX_CLIENT_RESPONSE_BYTES);
+    let bytes = limited
+        .collect()
+        .await
+        .map_err(|_| HttpClientError::TooLarge)?
+        .to_bytes();
+    Ok(hyper::Response::from_parts(parts, bytes))
+}
+
+/// A gRPC client channel to `http://host:port` (connects lazily; reconnects on failure).
+pub fn grpc_channel(url: &str, timeout: Duration) -> Result<tonic::transport::Channel, String> {
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
+        .map_err(|e| format!("bad endpoint {url}: {e}"))?
+        .connect_timeout(timeout)
+        .timeout(timeout);
+    Ok(endpoint.connect_lazy())
+}
+
+/// Serves a tonic router on `addr` until `shutdown`.
+pub async fn serve_grpc(
+    router: tonic::transport::server::Router,
+    addr: SocketAddr,
+    mut shutdown: Shutdown,
+) -> Result<(), String> {
+    router
+        .serve_with_shutdown(addr, async move { shutdown.wait().await })
+        .await
+        .map_err(|e| format!("grpc server on {addr}: {e}"))
+}
+
+#[cfg(all(test, not(madsim)))]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn http_round_trip_over_loopback() {
+        let listener = listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (trigger, shutdown) = super::super::task::shutdown_pair();
+        spawn(serve_http(
+            listener,
+            |req: HttpRequest| async move {
+                let body = format!("hello {}", req.uri().path());
+                hyper::Response::new(Full::new(Bytes::from(body)))
+            },
+            shutdown,
+        ));
+        let req = hyper::Request::get("/x")
+            .header("host", "localhost")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let resp = http_request(addr, req).await.unwrap();
+        assert_eq!(resp.body().as_ref(), b"hello /x");
+        trigger.trigger();
+    }
+}

@@ -1,0 +1,595 @@
+//! The member's raft loop: one task that owns raft-rs's `RawNode`, the WAL and the state
+//! machine, and follows raft-rs's Ready contract (send what may go now; install snapshots;
+//! apply committed entries; persist entries and hard state and fsync; then send what
+//! depended on them; advance).
+//!
+//! Clients reach it through [`Command`]s: proposals wait until their entry is applied on
+//! this member (a follower's proposals are forwarded by raft-rs to the leader);
+//! linearizable reads use ReadIndex, batched, and are answered once this member has applied
+//! up to the read index.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prost::Message as _;
+use raft::prelude::{ConfChange, ConfChangeV2, Entry, EntryType, Message, Snapshot};
+use raft::{RawNode, StateRole};
+use tokio::sync::{mpsc, oneshot};
+
+use super::apply::{self, ApplyOutcome};
+use super::error::StoreError;
+use super::lessor::Lessor;
+use super::pb::rkubepeerpb::{internal_request, InternalRequest, MemberAttributes};
+use super::raftstore::{Persist, RaftStore, RaftStoreError};
+use super::transport::{Feedback, Transport};
+use super::Shared;
+use crate::platform::task::Shutdown;
+use crate::platform::Platform;
+
+/// Commands queued to the raft loop before callers wait.
+pub const COMMAND_QUEUE_LEN: usize = 8192;
+/// Most commands or peer messages taken per loop turn before handling Ready.
+pub const MAX_BATCH_PER_TURN: usize = 1024;
+
+/// What the raft loop is asked to do.
+pub enum Command {
+    Propose {
+        req: internal_request::Request,
+        reply: oneshot::Sender<Result<ApplyOutcome, StoreError>>,
+    },
+    Read {
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    LeaseKeepAlive {
+        id: i64,
+        reply: oneshot::Sender<Result<i64, LeaseCallError>>,
+    },
+    LeaseTimeToLive {
+        id: i64,
+        reply: oneshot::Sender<Result<(i64, i64), LeaseCallError>>,
+    },
+    /// Take a snapshot now and compact the WAL (Defragment).
+    Snapshot {
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+}
+
+/// Lease calls must reach the leader; a follower answers with who that is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseCallError {
+    NotLeader(u64),
+    Store(StoreError),
+}
+
+/// Timing and sizing of one member.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub id: u64,
+    pub voters: Vec<u64>,
+    pub tick_ms: u64,
+    pub heartbeat_ticks: usize,
+    /// Lower bound of the election timeout in ticks; the exact value is drawn per member.
+    pub election_ticks: usize,
+    pub request_timeout_ms: u64,
+    /// Applied entries between snapshots.
+    pub snapshot_count: u64,
+    /// Entries kept behind a snapshot so slow followers catch up without one.
+    pub catchup_entries: u64,
+    pub attributes: MemberAttributes,
+}
+
+struct Waiter {
+    reply: oneshot::Sender<Result<ApplyOutcome, StoreError>>,
+    deadline_ms: u64,
+}
+
+#[derive(Default)]
+struct ReadQueue {
+    /// Reads not yet covered by an issued ReadIndex.
+    pending: Vec<oneshot::Sender<Result<(), StoreError>>>,
+    /// The ReadIndex in flight: its context and readers.
+    in_flight: Option<(u64, u64, Vec<oneshot::Sender<Result<(), StoreError>>>)>,
+    /// Reads whose index is known, waiting for apply: (index, readers).
+    ready: Vec<(u64, Vec<oneshot::Sender<Result<(), StoreError>>>)>,
+    next_ctx: u64,
+}
+
+/// The raft loop's state.
+pub struct Node {
+    cfg: NodeConfig,
+    raw: RawNode<RaftStore>,
+    store: RaftStore,
+    persist: Persist,
+    shared: Arc<Shared>,
+    platform: Platform,
+    transport: Transport,
+    waiters: BTreeMap<u64, Waiter>,
+    reads: ReadQueue,
+    lessor: Lessor,
+    last_snapshot_index: u64,
+    feedback: Vec<Feedback>,
+}
+
+/// Why the raft loop stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("durable storage failed: {0}")]
+    Storage(#[from] RaftStoreError),
+    #[error("raft: {0}")]
+    Raft(#[from] raft::Error),
+}
+
+/// The raft-rs configuration of a member. raft-rs draws election timeouts from an unseeded
+/// RNG; pinning `max = min + 1` leaves it one value, and `min` comes from the node's seeded
+/// RNG, so a simulated run stays a function of its seed.
+pub fn raft_config(cfg: &NodeConfig, applied: u64, platform: &Platform) -> raft::Config {
+    let spread = cfg.election_ticks as u64;
+    let min = cfg.election_ticks + platform.rng.range_u64(0, spread.max(1)) as usize;
+    raft::Config {
+        id: cfg.id,
+        election_tick: cfg.election_ticks,
+        heartbeat_tick: cfg.heartbeat_ticks,
+        min_election_tick: min,
+        max_election_tick: min + 1,
+        applied,
+        max_size_per_msg: 1024 * 1024,
+        max_inflight_msgs: 256,
+        check_quorum: true,
+        pre_vote: true,
+        read_only_option: raft::ReadOnlyOption::Safe,
+        ..Default::default()
+    }
+}
+
+impl Node {
+    /// Builds the loop state around a recovered log and state machine.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cfg: NodeConfig,
+        raw: RawNode<RaftStore>,
+        store: RaftStore,
+        persist: Persist,
+        shared: Arc<Shared>,
+        platform: Platform,
+        transport: Transport,
+        last_snapshot_index: u64,
+    ) -> Node {
+        Node {
+            cfg,
+            raw,
+            store,
+            persist,
+            shared,
+            platform,
+            transport,
+            waiters: BTreeMap::new(),
+            reads: ReadQueue::default(),
+            lessor: Lessor::default(),
+            last_snapshot_index,
+            feedback: Vec::new(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.platform.clock.now_ms()
+    }
+
+    fn min_lease_ttl_secs(&self) -> i64 {
+        super::min_lease_ttl_secs(self.cfg.election_ticks as u64, self.cfg.tick_ms)
+    }
+
+    /// Runs until shutdown or a storage failure.
+    pub async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut peer_rx: mpsc::Receiver<Message>,
+        mut feedback_rx: mpsc::Receiver<Feedback>,
+        mut shutdown: Shutdown,
+    ) -> Result<(), NodeError> {
+        let mut ticker = self.platform.clock.interval(Duration::from_millis(self.cfg.tick_ms));
+        let mut attr_ticks = 0u64;
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    self.raw.tick();
+                    self.on_tick();
+                    attr_ticks += 1;
+                    if attr_ticks % 10 == 0 {
+                        self.publish_attributes();
+                    }
+                }
+                Some(cmd) = commands.recv() => self.on_command(cmd),
+                Some(msg) = peer_rx.recv() => self.step(msg),
+                Some(fb) = feedback_rx.recv() => self.on_feedback(fb),
+                _ = shutdown.wait() => break,
+            }
+            for _ in 0..MAX_BATCH_PER_TURN {
+                let mut progressed = false;
+                if let Ok(cmd) = commands.try_recv() {
+                    self.on_command(cmd);
+                    progressed = true;
+                }
+                if let Ok(msg) = peer_rx.try_recv() {
+                    self.step(msg);
+                    progressed = true;
+                }
+                if !progressed {
+                    break;
+                }
+            }
+            self.issue_reads();
+            self.handle_ready()?;
+            self.after_apply()?;
+        }
+        self.fail_all(StoreError::Stopped);
+        Ok(())
+    }
+
+    fn step(&mut self, msg: Message) {
+        if let Err(e) = self.raw.step(msg) {
+            tracing::debug!(error = %e, "raft step ignored a message");
+        }
+    }
+
+    fn on_feedback(&mut self, fb: Feedback) {
+        match fb {
+            Feedback::Unreachable(id) => self.raw.report_unreachable(id),
+            Feedback::SnapshotFinished(id) => {
+                self.raw.report_snapshot(id, raft::SnapshotStatus::Finish)
+            }
+            Feedback::SnapshotFailed(id) => {
+                self.raw.report_snapshot(id, raft::SnapshotStatus::Failure)
+            }
+        }
+    }
+
+    fn leader_id(&self) -> u64 {
+        self.raw.raft.leader_id
+    }
+
+    fn is_leader(&self) -> bool {
+        self.raw.raft.state == StateRole::Leader
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Propose { req, reply } => self.propose(req, Some(reply)),
+            Command::Read { reply } => {
+                if self.leader_id() == raft::INVALID_ID {
+                    let _ = reply.send(Err(StoreError::NoLeader));
+                } else {
+                    self.reads.pending.push(reply);
+                }
+            }
+            Command::LeaseKeepAlive { id, reply } => {
+                let r = self.lease_call(id, |l, now| l.renew(id, now));
+                let _ = reply.send(r);
+            }
+            Command::LeaseTimeToLive { id, reply } => {
+                let r = self.lease_call(id, |l, now| l.remaining(id, now));
+                let _ = reply.send(r);
+            }
+            Command::Snapshot { reply } => {
+                let r = self.take_snapshot().map_err(|e| StoreError::Internal(e.to_string()));
+                let _ = reply.send(r);
+            }
+        }
+    }
+
+    fn lease_call<T>(
+        &mut self,
+        id: i64,
+        f: impl FnOnce(&mut Lessor, u64) -> Option<T>,
+    ) -> Result<T, LeaseCallError> {
+        if !self.is_leader() || !self.lessor.is_active() {
+            return Err(match self.leader_id() {
+                raft::INVALID_ID => LeaseCallError::Store(StoreError::NoLeader),
+                l => LeaseCallError::NotLeader(l),
+            });
+        }
+        let now = self.now_ms();
+        f(&mut self.lessor, now).ok_or_else(|| {
+            let _ = id;
+            LeaseCallError::Store(StoreError::Mvcc(super::mvcc::MvccError::LeaseNotFound))
+        })
+    }
+
+    fn propose(
+        &mut self,
+        req: internal_request::Request,
+        reply: Option<oneshot::Sender<Result<ApplyOutcome, StoreError>>>,
+    ) {
+        let id = self.platform.rng.next_u64() | 1;
+        let data = InternalRequest {
+            id,
+            request: Some(req),
+        }
+        .encode_to_vec();
+        match self.raw.propose(vec![], data) {
+            Ok(()) => {
+                if let Some(reply) = reply {
+                    let deadline_ms = self.now_ms() + self.cfg.request_timeout_ms;
+                    self.waiters.insert(id, Waiter { reply, deadline_ms });
+                }
+            }
+            Err(_) => {
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(StoreError::NoLeader));
+                }
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let now = self.now_ms();
+        let expired: Vec<u64> = self
+            .waiters
+            .iter()
+            .filter(|(_, w)| w.deadline_ms <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            if let Some(w) = self.waiters.remove(&id) {
+                let _ = w.reply.send(Err(StoreError::Timeout));
+            }
+        }
+        if let Some((_, issued, _)) = &self.reads.in_flight {
+            if now >= issued + self.cfg.request_timeout_ms {
+                let (_, _, readers) = self.reads.in_flight.take().expect("in flight");
+                for r in readers {
+                    let _ = r.send(Err(StoreError::Timeout));
+                }
+            }
+        }
+        if self.is_leader() && self.lessor.is_active() {
+            for id in self.lessor.expired(now) {
+                let req = internal_request::Request::LeaseRevoke(
+                    super::pb::etcdserverpb::LeaseRevokeRequest { id },
+                );
+                self.propose(req, None);
+            }
+        }
+    }
+
+    fn publish_attributes(&mut self) {
+        let mine = &self.cfg.attributes;
+        let known = {
+            let st = self.shared.state.read().expect("state lock");
+            st.members.get(&mine.id) == Some(mine)
+        };
+        if !known && self.leader_id() != raft::INVALID_ID {
+            self.propose(internal_request::Request::Member(mine.clone()), None);
+        }
+    }
+
+    fn issue_reads(&mut self) {
+        if self.reads.in_flight.is_some() || self.reads.pending.is_empty() {
+            return;
+        }
+        self.reads.next_ctx += 1;
+        let ctx = self.reads.next_ctx;
+        let readers = std::mem::take(&mut self.reads.pending);
+        self.raw.read_index(ctx.to_le_bytes().to_vec());
+        self.reads.in_flight = Some((ctx, self.now_ms(), readers));
+    }
+
+    fn on_read_states(&mut self, states: Vec<raft::ReadState>) {
+        for rs in states {
+            let Some((ctx, _, _)) = &self.reads.in_flight else {
+                continue;
+            };
+            if rs.request_ctx.as_slice() == ctx.to_le_bytes() {
+                let (_, _, readers) = self.reads.in_flight.take().expect("in flight");
+                self.reads.ready.push((rs.index, readers));
+            }
+        }
+    }
+
+    fn send(&mut self, msgs: Vec<Message>) {
+        if !msgs.is_empty() {
+            self.transport.send(msgs, &mut self.feedback);
+        }
+    }
+
+    fn handle_ready(&mut self) -> Result<(), NodeError> {
+        if !self.raw.has_ready() {
+            return Ok(());
+        }
+        let mut rd = self.raw.ready();
+        if let Some(ss) = rd.ss() {
+            self.on_role(ss.raft_state);
+        }
+        self.send(rd.take_messages());
+        if !rd.snapshot().is_empty() {
+            self.install_snapshot(rd.snapshot().clone())?;
+        }
+        self.apply_entries(rd.take_committed_entries())?;
+        let wrote = !rd.entries().is_empty() || rd.hs().is_some();
+        if !rd.entries().is_empty() {
+            self.persist.append(rd.entries(), None)?;
+            self.store.mem.wl().append(rd.entries())?;
+        }
+        if let Some(hs) = rd.hs() {
+            self.persist.append(&[], Some(hs))?;
+            self.store.mem.wl().set_hardstate(hs.clone());
+        }
+        if wrote {
+            self.persist.sync()?;
+        }
+        self.on_read_states(rd.take_read_states());
+        self.send(rd.take_persisted_messages());
+        let mut light = self.raw.advance(rd);
+        if let Some(commit) = light.commit_index() {
+            self.store.mem.wl().mut_hard_state().set_commit(commit);
+        }
+        self.send(light.take_messages());
+        self.apply_entries(light.take_committed_entries())?;
+        self.raw.advance_apply();
+        let fb = std::mem::take(&mut self.feedback);
+        for f in fb {
+            self.on_feedback(f);
+        }
+        self.update_status();
+        Ok(())
+    }
+
+    fn on_role(&mut self, role: StateRole) {
+        if role == StateRole::Leader && !self.lessor.is_active() {
+            let leases = self.shared.state.read().expect("state lock").mvcc.leases();
+            let now = self.now_ms();
+            let min_ttl = self.min_lease_ttl_secs();
+            self.lessor.promote(&leases, now, min_ttl);
+        } else if role != StateRole::Leader && self.lessor.is_active() {
+            self.lessor.demote();
+        }
+    }
+
+    fn update_status(&self) {
+        let mut s = self.shared.status.lock().expect("status lock");
+        s.leader = self.leader_id();
+        s.term = self.raw.raft.term;
+        s.commit = self.raw.raft.raft_log.committed;
+        s.applied = self.raw.raft.raft_log.applied;
+        s.is_leader = self.is_leader();
+    }
+
+    fn apply_entries(&mut self, entries: Vec<Entry>) -> Result<(), NodeError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let term = self.raw.raft.term;
+        for e in entries {
+            match e.get_entry_type() {
+                EntryType::EntryNormal => self.apply_normal(&e, term),
+                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                    self.apply_conf_change(&e)?
+                }
+            }
+            let mut st = self.shared.state.write().expect("state lock");
+            assert!(e.index > st.applied_index || e.index == 0, "entry applied twice");
+            st.applied_index = e.index;
+        }
+        Ok(())
+    }
+
+    fn apply_normal(&mut self, e: &Entry, term: u64) {
+        if e.data.is_empty() {
+            return; // a new leader's empty entry
+        }
+        let req = match InternalRequest::decode(e.data.as_ref()) {
+            Ok(r) => r,
+            Err(err) => {
+                tracing::error!(index = e.index, error = %err, "undecodable log entry skipped");
+                return;
+            }
+        };
+        let now = self.now_ms();
+        let min_ttl = self.min_lease_ttl_secs();
+        let outcome = {
+            let mut st = self.shared.state.write().expect("state lock");
+            let header = self.shared.header(st.mvcc.current_revision(), term);
+            apply::apply(&mut st, &req, &header, &mut self.lessor, now, min_ttl)
+        };
+        if let Some(w) = self.waiters.remove(&req.id) {
+            let _ = w.reply.send(Ok(outcome));
+        }
+    }
+
+    fn apply_conf_change(&mut self, e: &Entry) -> Result<(), NodeError> {
+        use protobuf::Message as _;
+        let cs = if e.get_entry_type() == EntryType::EntryConfChangeV2 {
+            let cc = ConfChangeV2::parse_from_bytes(&e.data)
+                .map_err(|err| raft::Error::ConfChangeError(err.to_string()))?;
+            self.raw.apply_conf_change(&cc)?
+        } else {
+            let cc = ConfChange::parse_from_bytes(&e.data)
+                .map_err(|err| raft::Error::ConfChangeError(err.to_string()))?;
+            self.raw.apply_conf_change(&cc)?
+        };
+        self.store.mem.wl().set_conf_state(cs);
+        Ok(())
+    }
+
+    fn after_apply(&mut self) -> Result<(), NodeError> {
+        let applied = self.shared.state.read().expect("state lock").applied_index;
+        let mut still = Vec::new();
+        for (index, readers) in std::mem::take(&mut self.reads.ready) {
+            if index <= applied {
+                for r in readers {
+                    let _ = r.send(Ok(()));
+                }
+            } else {
+                still.push((index, readers));
+            }
+        }
+        self.reads.ready = still;
+        {
+            let mut st = self.shared.state.write().expect("state lock");
+            if st.watch.has_unsynced() {
+                let header = self.shared.header(st.mvcc.current_revision(), self.raw.raft.term);
+                let st = &mut *st;
+                st.watch.catch_up(&st.mvcc, &header);
+            }
+        }
+        if applied >= self.last_snapshot_index + self.cfg.snapshot_count {
+            self.take_snapshot()?;
+        }
+        Ok(())
+    }
+
+    fn take_snapshot(&mut self) -> Result<(), NodeError> {
+        let (data, applied) = {
+            let st = self.shared.state.read().expect("state lock");
+            (apply::encode_state(&st), st.applied_index)
+        };
+        if applied == 0 || applied == self.last_snapshot_index {
+            return Ok(());
+        }
+        let mut snap = Snapshot::default();
+        snap.data = data.into();
+        let meta = snap.mut_metadata();
+        meta.index = applied;
+        meta.term = raft::Storage::term(&self.store, applied)?;
+        meta.set_conf_state(self.raw.raft.prs().conf().to_conf_state());
+        self.persist.save_snapshot(&self.store, &snap)?;
+        let compact_to = applied.saturating_sub(self.cfg.catchup_entries);
+        if compact_to > 0 {
+            self.store.mem.wl().compact(compact_to)?;
+        }
+        self.last_snapshot_index = applied;
+        tracing::info!(index = applied, "saved snapshot");
+        Ok(())
+    }
+
+    fn install_snapshot(&mut self, snap: Snapshot) -> Result<(), NodeError> {
+        let index = snap.get_metadata().index;
+        {
+            let mut st = self.shared.state.write().expect("state lock");
+            apply::restore_state(&mut st, &snap.data)
+                .map_err(|e| RaftStoreError::Corrupt(format!("snapshot data: {e}")))?;
+            assert_eq!(st.applied_index, index, "snapshot data and metadata disagree");
+            st.watch.mark_all_unsynced();
+        }
+        self.store.mem.wl().apply_snapshot(snap.clone())?;
+        self.persist.save_snapshot(&self.store, &snap)?;
+        self.last_snapshot_index = index;
+        tracing::info!(index, "installed snapshot from leader");
+        Ok(())
+    }
+
+    fn fail_all(&mut self, err: StoreError) {
+        for (_, w) in std::mem::take(&mut self.waiters) {
+            let _ = w.reply.send(Err(err.clone()));
+        }
+        let q = std::mem::take(&mut self.reads);
+        let all = q
+            .pending
+            .into_iter()
+            .chain(q.in_flight.into_iter().flat_map(|(_, _, r)| r))
+            .chain(q.ready.into_iter().flat_map(|(_, r)| r));
+        for r in all {
+            let _ = r.send(Err(err.clone()));
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! The watch hub: every live watcher of this member, fed from the apply loop.
+//!
+//! Like etcd, watchers are either *synced* (they have seen every revision up to the current
+//! one and get new events pushed as revisions are applied) or *unsynced* (behind, because
+//! they started from an old revision or their stream was full). Unsynced watchers catch up
+//! from the MVCC history, one whole revision per response, so a txn's events always arrive
+//! together, in order, without gaps or duplicates. A slow stream never grows memory: its
+//! channel is bounded, and when it is full its watchers drop back to unsynced and re-read
+//! history later. A watcher that falls behind the compaction point is cancelled with
+//! `compact_revision`, as etcd does.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tokio::sync::mpsc;
+
+use super::convert::event_to_pb;
+use super::mvcc::{Event, EventKind, Mvcc, MvccError};
+use super::pb::etcdserverpb::{ResponseHeader, WatchCreateRequest, WatchResponse};
+
+/// Responses buffered per watch stream before its watchers fall back to unsynced.
+pub const WATCH_STREAM_BUFFER_MESSAGES: usize = 256;
+/// Most revisions one unsynced watcher replays per catch-up pass (bounds work per pass).
+pub const MAX_CATCHUP_REVISIONS_PER_PASS: usize = 64;
+/// Watch id etcd uses for stream-wide progress responses.
+pub const PROGRESS_WATCH_ID: i64 = -1;
+/// Filter values from `WatchCreateRequest.FilterType`.
+const FILTER_NOPUT: i32 = 0;
+const FILTER_NODELETE: i32 = 1;
+
+/// Where a watch stream's responses go.
+pub type StreamSender = mpsc::Sender<Result<WatchResponse, tonic::Status>>;
+
+type WatcherKey = (u64, i64);
+
+struct Watcher {
+    key: Vec<u8>,
+    range_end: Vec<u8>,
+    prev_kv: bool,
+    no_put: bool,
+    no_delete: bool,
+    /// The first revision this watcher has not been sent yet.
+    next_rev: i64,
+    tx: StreamSender,
+}
+
+/// Why a watch could not be created.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WatchCreateError {
+    #[error("etcdserver: duplicate watch id {0} on this stream")]
+    DuplicateId(i64),
+    #[error("etcdserver: watch stream is backlogged")]
+    Backlogged,
+}
+
+/// All watchers of one member.
+#[derive(Default)]
+pub struct WatchHub {
+    watchers: BTreeMap<WatcherKey, Watcher>,
+    unsynced: BTreeSet<WatcherKey>,
+    next_auto_id: BTreeMap<u64, i64>,
+}
+
+/// True if `key` lies in the watcher's range (etcd range rules).
+fn in_range(key: &[u8], start: &[u8], end: &[u8]) -> bool {
+    if end.is_empty() {
+        return key == start;
+    }
+    if end == [0] {
+        return key >= start;
+    }
+    key >= start && key < end
+}
+
+impl Watcher {
+    fn wants(&self, e: &Event) -> bool {
+        let filtered = match e.kind {
+            EventKind::Put => self.no_put,
+            EventKind::Delete => self.no_delete,
+        };
+        !filtered && in_range(&e.kv.key, &self.key, &self.range_end)
+    }
+
+    fn response(&self, header: &ResponseHeader, id: i64, events: &[&Event]) -> WatchResponse {
+        WatchResponse {
+            header: Some(header.clone()),
+            watch_id: id,
+            events: events
+                .iter()
+                .map(|e| event_to_pb(e, self.prev_kv))
+                .collect(),
+            ..Default::default()
+        }
+    }
+}
+
+/// The outcome of offering one response to a stream.
+enum Offer {
+    Sent,
+    Full,
+    Closed,
+}
+
+fn offer(tx: &StreamSender, resp: WatchResponse) -> Offer {
+    match tx.try_send(Ok(resp)) {
+        Ok(()) => Offer::Sent,
+        Err(mpsc::error::TrySendError::Full(_)) => Offer::Full,
+        Err(mpsc::error::TrySendError::Closed(_)) => Offer::Closed,
+    }
+}
+
+impl WatchHub {
+    /// Creates a watcher on `stream`; sends `created` (and, for a compacted start, the
+    /// cancellation) through `tx`. Returns the watch id.
+    pub fn create(
+        &mut self,
+        stream: u64,
+        req: &WatchCreateRequest,
+        tx: StreamSender,
+        header: &ResponseHeader,
+        compact_rev: i64,
+    ) -> Result<i64, WatchCreateError> {
+        let id = self.assign_id(stream, req.watch_id)?;
+        let current = header.revision;
+        let created = WatchResponse {
+            header: Some(header.clone()),
+            watch_id: id,
+            created: true,
+            ..Default::default()
+        };
+        if !matches!(offer(&tx, created), Offer::Sent) {
+            return Err(WatchCreateError::Backlogged);
+        }
+        let start = req.start_revision;
+        if start > 0 && start <= compact_rev {
+            let cancel = WatchResponse {
+                header: Some(header.clone()),
+                watch_id: id,
+                canceled: true,
+                compact_revision: compact_rev,
+                cancel_reason: super::mvcc::MvccError::Compacted.to_string(),
+                ..Default::default()
+            };
+            let _ = offer(&tx, cancel);
+            return Ok(id);
+        }
+        let next_rev = if start <= 0 { current + 1 } else { start };
+        let w = Watcher {
+            key: req.key.clone(),
+            range_end: req.range_end.clone(),
+            prev_kv: req.prev_kv,
+            no_put: req.filters.contains(&FILTER_NOPUT),
+            no_delete: req.filters.contains(&FILTER_NODELETE),
+            next_rev,
+            tx,
+        };
+        if next_rev <= current {
+            self.unsynced.insert((stream, id));
+        }
+        self.watchers.insert((stream, id), w);
+        Ok(id)
+    }
+
+    fn assign_id(&mut self, stream: u64, requested: i64) -> Result<i64, WatchCreateError> {
+        let next = self.next_auto_id.entry(stream).or_insert(0);
+        if requested != 0 {
+            if self.watchers.contains_key(&(stream, requested)) {
+                return Err(WatchCreateError::DuplicateId(requested));
+            }
+            return Ok(requested);
+        }
+        while self.watchers.contains_key(&(stream, *next)) {
+            *next += 1;
+        }
+        let id = *next;
+        *next += 1;
+        Ok(id)
+    }
+
+    /// Cancels one watcher; true if it existed.
+    pub fn cancel(&mut self, stream: u64, id: i64) -> bool {
+        self.unsynced.remove(&(stream, id));
+        self.watchers.remove(&(stream, id)).is_some()
+    }
+
+    /// Drops every watcher of a closed stream.
+    pub fn remove_stream(&mut self, stream: u64) {
+        let keys: Vec<WatcherKey> = self
+            .watchers
+            .range((stream, i64::MIN)..=(stream, i64::MAX))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            self.unsynced.remove(&k);
+            self.watchers.remove(&k);
+        }
+        self.next_auto_id.remove(&stream);
+    }
+
+    /// Number of live watchers (for status and tests).
+    pub fn len(&self) -> usize {
+        self.watchers.len()
+    }
+
+    /// True when there are no watchers.
+    pub fn is_empty(&self) -> bool {
+        self.watchers.is_empty()
+    }
+
+    /// Pushes the events of revision `rev` (one txn) to every synced watcher.
+    pub fn publish(&mut self, rev: i64, events: &[Event], header: &ResponseHeader) {
+        debug_assert!(events.iter().all(|e| e.kv.mod_revision == rev));
+        let mut closed = Vec::new();
+        for (k, w) in self.watchers.iter_mut() {
+            if self.unsynced.contains(k) || w.next_rev > rev {
+                continue;
+            }
+            assert_eq!(w.next_rev, rev, "synced watcher skipped a revision");
+            let mine: Vec<&Event> = events.iter().filter(|e| w.wants(e)).collect();
+            if mine.is_empty() {
+                w.next_rev = rev + 1;
+                continue;
+            }
+            match offer(&w.tx, w.response(header, k.1, &mine)) {
+                Offer::Sent => w.next_rev = rev + 1,
+                Offer::Full => {
+                    self.unsynced.insert(*k);
+                }
+                Offer::Closed => closed.push(*k),
+            }
+        }
+        for k in closed {
+            self.watchers.remove(&k);
+        }
+    }
+
+    /// Replays history to unsynced watchers whose streams have room.
+    pub fn catch_up(&mut self, mvcc: &Mvcc, header: &ResponseHeader) {
+        let keys: Vec<WatcherKey> = self.unsynced.iter().copied().collect();
+        for k in keys {
+            let Some(w) = self.watchers.get_mut(&k) else {
+                self.unsynced.remove(&k);
+                continue;
+            };
+            if w.tx.capacity() == 0 {
+                continue;
+            }
+            match catch_up_one(w, k.1, mvcc, header) {
+                CatchUp::Synced => {
+                    self.unsynced.remove(&k);
+                }
+                CatchUp::Behind => {}
+                CatchUp::Drop => {
+                    self.unsynced.remove(&k);
+                    self.watchers.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// True when `stream` has unsynced watchers (progress must then wait).
+    pub fn stream_synced(&self, stream: u64) -> bool {
+        !self.unsynced.iter().any(|(s, _)| *s == stream)
+    }
+
+    /// Marks every watcher as behind (after the state machine was replaced by a snapshot).
+    pub fn mark_all_unsynced(&mut self) {
+        self.unsynced = self.watchers.keys().copied().collect();
+    }
+
+    /// True when some watcher is behind and needs [`WatchHub::catch_up`].
+    pub fn has_unsynced(&self) -> bool {
+        !self.unsynced.is_empty()
+    }
+}
+
+enum CatchUp {
+    Synced,
+    Behind,
+    Drop,
+}
+
+fn catch_up_one(w: &mut Watcher, id: i64, mvcc: &Mvcc, header: &ResponseHeader) -> CatchUp {
+    let current = header.revision;
+    let events = match mvcc.events(w.next_rev, &w.key, &w.range_end) {
+        Ok(ev) => ev,
+        Err(MvccError::Compacted) => {
+            let cancel = WatchResponse {
+                header: Some(header.clone()),
+                watch_id: id,
+                canceled: true,
+                compact_revision: mvcc.compact_revision(),
+                cancel_reason: MvccError::Compacted.to_string(),
+                ..Default::default()
+            };
+            let _ = offer(&w.tx, cancel);
+            return CatchUp::Drop;
+        }
+        Err(_) => return CatchUp::Drop,
+    };
+    let mut start = 0;
+    let mut revisions_sent = 0;
+    while start < events.len() {
+        let rev = events[start].kv.mod_revision;
+        let end = start
+            + events[start..]
+                .iter()
+                .take_while(|e| e.kv.mod_revision == rev)
+                .count();
+        let mine: Vec<&Event> = events[start..end].iter().filter(|e| w.wants(e)).collect();
+        if !mine.is_empty() {
+            if revisions_sent >= MAX_CATCHUP_REVISIONS_PER_PASS {
+                return CatchUp::Behind;
+            }
+            match offer(&w.tx, w.response(header, id, &mine)) {
+                Offer::Sent => revisions_sent += 1,
+                Offer::Full => return CatchUp::Behind,
+                Offer::Closed => return CatchUp::Drop,
+            }
+        }
+        w.next_rev = rev + 1;
+        start = end;
+    }
+    w.next_rev = current + 1;
+    CatchUp::Synced
+}
