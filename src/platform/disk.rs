@@ -651,6 +651,26 @@ impl Disk for SimDisk {
     }
 }
 
+/// Writes a whole file outside any data dir (CLI output such as a backup): temp file, fsync,
+/// rename, fsync of the directory.
+pub fn write_file_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("part");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Reads a whole file named on the command line.
+pub fn read_file(path: &Path) -> io::Result<Vec<u8>> {
+    std::fs::read(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1113,24 +1133,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Writes a whole file outside any data dir (CLI output such as a backup): temp file, fsync,
-/// rename, fsync of the directory.
-pub fn write_file_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("part");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
-}
-
-/// Reads a whole file named on the command line.
-pub fn read_file(path: &Path) -> io::Result<Vec<u8>> {
-    std::fs::read(path)
 }

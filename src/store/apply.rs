@@ -76,7 +76,7 @@ pub fn apply(
     };
     let after = st.mvcc.current_revision();
     assert!(after >= before, "revision went backwards: {before} -> {after}");
-    let mut header = header.clone();
+    let mut header = *header;
     header.revision = after;
     let result = result.map(|a| with_header(a, &header));
     ApplyOutcome { header, result }
@@ -85,11 +85,11 @@ pub fn apply(
 fn with_header(a: Applied, h: &pb::ResponseHeader) -> Applied {
     match a {
         Applied::Put(mut r) => {
-            r.header = Some(h.clone());
+            r.header = Some(*h);
             Applied::Put(r)
         }
         Applied::DeleteRange(mut r) => {
-            r.header = Some(h.clone());
+            r.header = Some(*h);
             Applied::DeleteRange(r)
         }
         Applied::Txn(t) => Applied::Txn(refill_txn_headers(t, h)),
@@ -99,12 +99,12 @@ fn with_header(a: Applied, h: &pb::ResponseHeader) -> Applied {
 
 fn refill_txn_headers(mut t: pb::TxnResponse, h: &pb::ResponseHeader) -> pb::TxnResponse {
     use pb::response_op::Response as R;
-    t.header = Some(h.clone());
+    t.header = Some(*h);
     for r in &mut t.responses {
         match &mut r.response {
-            Some(R::ResponseRange(x)) => x.header = Some(h.clone()),
-            Some(R::ResponsePut(x)) => x.header = Some(h.clone()),
-            Some(R::ResponseDeleteRange(x)) => x.header = Some(h.clone()),
+            Some(R::ResponseRange(x)) => x.header = Some(*h),
+            Some(R::ResponsePut(x)) => x.header = Some(*h),
+            Some(R::ResponseDeleteRange(x)) => x.header = Some(*h),
             Some(R::ResponseTxn(x)) => *x = refill_txn_headers(std::mem::take(x), h),
             None => {}
         }

@@ -80,7 +80,7 @@ pub fn range_from_pb(r: &pb::RangeRequest) -> Result<m::RangeRequest, ConvertErr
 
 pub fn range_to_pb(r: &m::RangeResponse, header: &pb::ResponseHeader) -> pb::RangeResponse {
     pb::RangeResponse {
-        header: Some(header.clone()),
+        header: Some(*header),
         kvs: r.kvs.iter().map(kv_to_pb).collect(),
         more: r.more,
         count: r.count,
@@ -183,7 +183,7 @@ pub fn txn_op_count(t: &pb::TxnRequest) -> usize {
 
 pub fn put_to_pb(p: &m::PutResponse, header: &pb::ResponseHeader) -> pb::PutResponse {
     pb::PutResponse {
-        header: Some(header.clone()),
+        header: Some(*header),
         prev_kv: p.prev_kv.as_ref().map(kv_to_pb),
     }
 }
@@ -193,7 +193,7 @@ pub fn delete_to_pb(
     header: &pb::ResponseHeader,
 ) -> pb::DeleteRangeResponse {
     pb::DeleteRangeResponse {
-        header: Some(header.clone()),
+        header: Some(*header),
         deleted: d.deleted,
         prev_kvs: d.prev_kvs.iter().map(kv_to_pb).collect(),
     }
@@ -202,7 +202,7 @@ pub fn delete_to_pb(
 pub fn txn_to_pb(t: &m::TxnResponse, header: &pb::ResponseHeader) -> pb::TxnResponse {
     use pb::response_op::Response as R;
     pb::TxnResponse {
-        header: Some(header.clone()),
+        header: Some(*header),
         succeeded: t.succeeded,
         responses: t
             .responses

@@ -42,8 +42,8 @@ impl StoreError {
             | StoreError::Stopped => Code::Unavailable,
             StoreError::RequestTooLarge
             | StoreError::TooManyOps
-            | StoreError::EmptyKey
-            | StoreError::LeaseTtlTooLarge => Code::InvalidArgument,
+            | StoreError::EmptyKey => Code::InvalidArgument,
+            StoreError::LeaseTtlTooLarge => Code::OutOfRange,
             StoreError::NoSpace => Code::ResourceExhausted,
             StoreError::Internal(_) => Code::Internal,
         };
@@ -57,7 +57,12 @@ fn mvcc_code(e: &MvccError) -> tonic::Code {
         MvccError::Compacted | MvccError::FutureRevision => Code::OutOfRange,
         MvccError::LeaseNotFound => Code::NotFound,
         MvccError::LeaseExists => Code::FailedPrecondition,
-        MvccError::DuplicateKey | MvccError::KeyNotFound => Code::InvalidArgument,
-        _ => Code::Internal,
+        MvccError::DuplicateKey
+        | MvccError::KeyNotFound
+        | MvccError::EmptyKey
+        | MvccError::ValueProvided
+        | MvccError::LeaseProvided => Code::InvalidArgument,
+        MvccError::LeaseTtlTooLarge => Code::OutOfRange,
+        MvccError::BadSnapshot(_) => Code::Internal,
     }
 }

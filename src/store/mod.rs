@@ -71,6 +71,8 @@ pub struct StoreConfig {
     pub request_timeout_ms: u64,
     pub max_request_bytes: usize,
     pub max_txn_ops: usize,
+    /// A deliberate bug for the simulation's negative controls; `None` otherwise.
+    pub planted_bug: Option<node::PlantedBug>,
 }
 
 impl StoreConfig {
@@ -94,6 +96,7 @@ impl StoreConfig {
             request_timeout_ms: 5_000,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_txn_ops: DEFAULT_MAX_TXN_OPS,
+            planted_bug: None,
         }
     }
 }
@@ -212,6 +215,16 @@ pub enum RunError {
 
 /// Runs one store member until `shutdown` (or a fatal storage error).
 pub async fn run(cfg: StoreConfig, platform: Platform, shutdown: Shutdown) -> Result<(), RunError> {
+    run_observed(cfg, platform, shutdown, None).await
+}
+
+/// [`run`], reporting every Ready to `observer` (the simulation's online raft checkers).
+pub async fn run_observed(
+    cfg: StoreConfig,
+    platform: Platform,
+    shutdown: Shutdown,
+    observer: Option<Arc<dyn node::RaftObserver>>,
+) -> Result<(), RunError> {
     let token = cfg.initial_cluster_token.clone();
     let initial: BTreeMap<u64, (String, String)> = cfg
         .initial_cluster
@@ -234,6 +247,9 @@ pub async fn run(cfg: StoreConfig, platform: Platform, shutdown: Shutdown) -> Re
         ));
     }
     let mut state = StoreState::default();
+    if cfg.planted_bug == Some(node::PlantedBug::DropWatchEvent) {
+        state.watch.plant_drop_event(5);
+    }
     let snap_index = match &rec.snapshot {
         Some(s) => {
             apply::restore_state(&mut state, &s.data).map_err(RunError::Config)?;
@@ -264,6 +280,7 @@ pub async fn run(cfg: StoreConfig, platform: Platform, shutdown: Shutdown) -> Re
             client_urls: cfg.advertise_client_urls.clone(),
             peer_urls: cfg.initial_advertise_peer_urls.clone(),
         },
+        planted_bug: cfg.planted_bug,
     };
     let raft_cfg = node::raft_config(&node_cfg, snap_index, &platform);
     let raw = raft::RawNode::new(&raft_cfg, rec.store.clone(), &logger::raft_logger(&cfg.name))?;
@@ -292,7 +309,9 @@ pub async fn run(cfg: StoreConfig, platform: Platform, shutdown: Shutdown) -> Re
         client = %cfg.listen_client, peer = %cfg.listen_peer, "store member starting");
     let node = node::Node::new(
         node_cfg, raw, rec.store, rec.persist, shared, platform, transport, snap_index,
-    );
+    )
+    .with_observer(observer)
+    .recovered(!rec.fresh);
     let result = node.run(cmd_rx, raft_rx, feedback_rx, shutdown).await;
     server_stop.trigger();
     result.map_err(RunError::from)

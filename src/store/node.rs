@@ -55,6 +55,41 @@ pub enum Command {
     },
 }
 
+/// What the raft loop reports after each Ready, for the simulation's online checkers.
+#[derive(Debug, Clone, Default)]
+pub struct RaftView {
+    pub member: u64,
+    pub term: u64,
+    pub vote: u64,
+    pub leader: u64,
+    pub is_leader: bool,
+    pub commit: u64,
+    pub first_index: u64,
+    pub last_index: u64,
+    /// Entries applied in this Ready: (index, term, crc32 of the entry data).
+    pub applied: Vec<(u64, u64, u32)>,
+    /// (index, term) of every entry in the log, sent when this member just became leader.
+    pub leader_log: Option<Vec<(u64, u64)>>,
+}
+
+/// Receives a [`RaftView`] after every Ready (simulation checkers; `None` in production).
+pub trait RaftObserver: Send + Sync {
+    fn observe(&self, view: &RaftView);
+}
+
+/// Deliberate bugs for the checkers' negative controls; never set outside tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// Acknowledge writes without fsyncing the WAL.
+    AckBeforeFsync,
+    /// Serve linearizable reads on a follower without ReadIndex.
+    StaleFollowerRead,
+    /// Drop one watch event (the first event of the 5th published revision).
+    DropWatchEvent,
+    /// After a restart, apply the first replayed entry twice.
+    ApplyTwiceAfterRestart,
+}
+
 /// Lease calls must reach the leader; a follower answers with who that is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseCallError {
@@ -77,6 +112,7 @@ pub struct NodeConfig {
     /// Entries kept behind a snapshot so slow followers catch up without one.
     pub catchup_entries: u64,
     pub attributes: MemberAttributes,
+    pub planted_bug: Option<PlantedBug>,
 }
 
 struct Waiter {
@@ -84,14 +120,16 @@ struct Waiter {
     deadline_ms: u64,
 }
 
+type ReadReply = oneshot::Sender<Result<(), StoreError>>;
+
 #[derive(Default)]
 struct ReadQueue {
     /// Reads not yet covered by an issued ReadIndex.
-    pending: Vec<oneshot::Sender<Result<(), StoreError>>>,
-    /// The ReadIndex in flight: its context and readers.
-    in_flight: Option<(u64, u64, Vec<oneshot::Sender<Result<(), StoreError>>>)>,
+    pending: Vec<ReadReply>,
+    /// The ReadIndex in flight: its context, when it was issued (ms) and its readers.
+    in_flight: Option<(u64, u64, Vec<ReadReply>)>,
     /// Reads whose index is known, waiting for apply: (index, readers).
-    ready: Vec<(u64, Vec<oneshot::Sender<Result<(), StoreError>>>)>,
+    ready: Vec<(u64, Vec<ReadReply>)>,
     next_ctx: u64,
 }
 
@@ -109,6 +147,10 @@ pub struct Node {
     lessor: Lessor,
     last_snapshot_index: u64,
     feedback: Vec<Feedback>,
+    observer: Option<Arc<dyn RaftObserver>>,
+    view: RaftView,
+    /// For [`PlantedBug::ApplyTwiceAfterRestart`]: still to fire.
+    apply_twice_pending: bool,
 }
 
 /// Why the raft loop stopped.
@@ -168,7 +210,26 @@ impl Node {
             lessor: Lessor::default(),
             last_snapshot_index,
             feedback: Vec::new(),
+            observer: None,
+            view: RaftView::default(),
+            apply_twice_pending: false,
         }
+    }
+
+    /// Attaches the simulation's online checker.
+    pub fn with_observer(mut self, observer: Option<Arc<dyn RaftObserver>>) -> Node {
+        self.observer = observer;
+        self
+    }
+
+    /// Tells the loop it restarted from existing state (arms [`PlantedBug::ApplyTwiceAfterRestart`]).
+    pub fn recovered(mut self, was_recovered: bool) -> Node {
+        self.apply_twice_pending = was_recovered;
+        self
+    }
+
+    fn bug(&self, b: PlantedBug) -> bool {
+        self.cfg.planted_bug == Some(b)
     }
 
     fn now_ms(&self) -> u64 {
@@ -195,7 +256,7 @@ impl Node {
                     self.raw.tick();
                     self.on_tick();
                     attr_ticks += 1;
-                    if attr_ticks % 10 == 0 {
+                    if attr_ticks.is_multiple_of(10) {
                         self.publish_attributes();
                     }
                 }
@@ -256,7 +317,9 @@ impl Node {
         match cmd {
             Command::Propose { req, reply } => self.propose(req, Some(reply)),
             Command::Read { reply } => {
-                if self.leader_id() == raft::INVALID_ID {
+                if self.bug(PlantedBug::StaleFollowerRead) && !self.is_leader() {
+                    let _ = reply.send(Ok(()));
+                } else if self.leader_id() == raft::INVALID_ID {
                     let _ = reply.send(Err(StoreError::NoLeader));
                 } else {
                     self.reads.pending.push(reply);
@@ -414,7 +477,7 @@ impl Node {
             self.persist.append(&[], Some(hs))?;
             self.store.mem.wl().set_hardstate(hs.clone());
         }
-        if wrote {
+        if wrote && !self.bug(PlantedBug::AckBeforeFsync) {
             self.persist.sync()?;
         }
         self.on_read_states(rd.take_read_states());
@@ -431,6 +494,35 @@ impl Node {
             self.on_feedback(f);
         }
         self.update_status();
+        self.report_view()?;
+        Ok(())
+    }
+
+    fn report_view(&mut self) -> Result<(), NodeError> {
+        let Some(obs) = self.observer.clone() else {
+            return Ok(());
+        };
+        let was_leader = self.view.is_leader && self.view.term == self.raw.raft.term;
+        let mut v = std::mem::take(&mut self.view);
+        v.member = self.cfg.id;
+        v.term = self.raw.raft.term;
+        v.vote = self.raw.raft.vote;
+        v.leader = self.leader_id();
+        v.is_leader = self.is_leader();
+        v.commit = self.raw.raft.raft_log.committed;
+        v.first_index = raft::Storage::first_index(&self.store)?;
+        v.last_index = raft::Storage::last_index(&self.store)?;
+        v.leader_log = None;
+        if v.is_leader && !was_leader {
+            let mut log = Vec::new();
+            for i in v.first_index..=v.last_index {
+                log.push((i, raft::Storage::term(&self.store, i)?));
+            }
+            v.leader_log = Some(log);
+        }
+        obs.observe(&v);
+        v.applied.clear();
+        self.view = v;
         Ok(())
     }
 
@@ -460,8 +552,22 @@ impl Node {
         }
         let term = self.raw.raft.term;
         for e in entries {
+            if self.observer.is_some() {
+                self.view
+                    .applied
+                    .push((e.index, e.term, crc32fast::hash(&e.data)));
+            }
             match e.get_entry_type() {
-                EntryType::EntryNormal => self.apply_normal(&e, term),
+                EntryType::EntryNormal => {
+                    self.apply_normal(&e, term);
+                    if self.bug(PlantedBug::ApplyTwiceAfterRestart)
+                        && self.apply_twice_pending
+                        && !e.data.is_empty()
+                    {
+                        self.apply_twice_pending = false;
+                        self.apply_normal(&e, term);
+                    }
+                }
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
                     self.apply_conf_change(&e)?
                 }
@@ -546,8 +652,10 @@ impl Node {
         if applied == 0 || applied == self.last_snapshot_index {
             return Ok(());
         }
-        let mut snap = Snapshot::default();
-        snap.data = data.into();
+        let mut snap = Snapshot {
+            data: data.into(),
+            ..Default::default()
+        };
         let meta = snap.mut_metadata();
         meta.index = applied;
         meta.term = raft::Storage::term(&self.store, applied)?;

@@ -575,7 +575,7 @@ impl pb::maintenance_server::Maintenance for Maintenance {
             .map(|(i, c)| {
                 let sent = (i * SNAPSHOT_CHUNK_BYTES + c.len()) as u64;
                 Ok(pb::SnapshotResponse {
-                    header: Some(header.clone()),
+                    header: Some(header),
                     remaining_bytes: total as u64 - sent,
                     blob: c.to_vec(),
                 })

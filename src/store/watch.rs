@@ -21,6 +21,8 @@ use super::pb::etcdserverpb::{ResponseHeader, WatchCreateRequest, WatchResponse}
 pub const WATCH_STREAM_BUFFER_MESSAGES: usize = 256;
 /// Most revisions one unsynced watcher replays per catch-up pass (bounds work per pass).
 pub const MAX_CATCHUP_REVISIONS_PER_PASS: usize = 64;
+/// Most revisions read from history for one watcher per pass (bounds memory per pass).
+pub const MAX_CATCHUP_WINDOW_REVISIONS: i64 = 1024;
 /// Watch id etcd uses for stream-wide progress responses.
 pub const PROGRESS_WATCH_ID: i64 = -1;
 /// Filter values from `WatchCreateRequest.FilterType`.
@@ -58,6 +60,8 @@ pub struct WatchHub {
     watchers: BTreeMap<WatcherKey, Watcher>,
     unsynced: BTreeSet<WatcherKey>,
     next_auto_id: BTreeMap<u64, i64>,
+    /// Planted bug (negative control): publishes left before one event is dropped.
+    drop_event_countdown: Option<u64>,
 }
 
 /// True if `key` lies in the watcher's range (etcd range rules).
@@ -82,7 +86,7 @@ impl Watcher {
 
     fn response(&self, header: &ResponseHeader, id: i64, events: &[&Event]) -> WatchResponse {
         WatchResponse {
-            header: Some(header.clone()),
+            header: Some(*header),
             watch_id: id,
             events: events
                 .iter()
@@ -122,7 +126,7 @@ impl WatchHub {
         let id = self.assign_id(stream, req.watch_id)?;
         let current = header.revision;
         let created = WatchResponse {
-            header: Some(header.clone()),
+            header: Some(*header),
             watch_id: id,
             created: true,
             ..Default::default()
@@ -133,7 +137,7 @@ impl WatchHub {
         let start = req.start_revision;
         if start > 0 && start <= compact_rev {
             let cancel = WatchResponse {
-                header: Some(header.clone()),
+                header: Some(*header),
                 watch_id: id,
                 canceled: true,
                 compact_revision: compact_rev,
@@ -206,9 +210,25 @@ impl WatchHub {
         self.watchers.is_empty()
     }
 
+    /// Negative control only: drop the first event of the `n`th published revision.
+    pub fn plant_drop_event(&mut self, n: u64) {
+        self.drop_event_countdown = Some(n);
+    }
+
     /// Pushes the events of revision `rev` (one txn) to every synced watcher.
     pub fn publish(&mut self, rev: i64, events: &[Event], header: &ResponseHeader) {
         debug_assert!(events.iter().all(|e| e.kv.mod_revision == rev));
+        let events = match self.drop_event_countdown.as_mut() {
+            Some(0) => {
+                self.drop_event_countdown = None;
+                &events[1..]
+            }
+            Some(n) => {
+                *n -= 1;
+                events
+            }
+            None => events,
+        };
         let mut closed = Vec::new();
         for (k, w) in self.watchers.iter_mut() {
             if self.unsynced.contains(k) || w.next_rev > rev {
@@ -281,11 +301,12 @@ enum CatchUp {
 
 fn catch_up_one(w: &mut Watcher, id: i64, mvcc: &Mvcc, header: &ResponseHeader) -> CatchUp {
     let current = header.revision;
-    let events = match mvcc.events(w.next_rev, &w.key, &w.range_end) {
+    let window_end = current.min(w.next_rev.saturating_add(MAX_CATCHUP_WINDOW_REVISIONS));
+    let events = match mvcc.events_between(w.next_rev, window_end, &w.key, &w.range_end) {
         Ok(ev) => ev,
         Err(MvccError::Compacted) => {
             let cancel = WatchResponse {
-                header: Some(header.clone()),
+                header: Some(*header),
                 watch_id: id,
                 canceled: true,
                 compact_revision: mvcc.compact_revision(),
@@ -320,6 +341,10 @@ fn catch_up_one(w: &mut Watcher, id: i64, mvcc: &Mvcc, header: &ResponseHeader) 
         w.next_rev = rev + 1;
         start = end;
     }
-    w.next_rev = current + 1;
-    CatchUp::Synced
+    w.next_rev = window_end + 1;
+    if window_end == current {
+        CatchUp::Synced
+    } else {
+        CatchUp::Behind
+    }
 }

@@ -94,7 +94,10 @@ impl KeyHistory {
     /// Appends a write; writes only ever go after every existing one.
     pub(crate) fn push(&mut self, entry: Entry) {
         if let Some(last) = self.entries.last() {
-            assert!(last.rev < entry.rev, "key history must grow in revision order");
+            assert!(
+                last.rev < entry.rev,
+                "key history must grow in revision order"
+            );
         }
         self.entries.push(entry);
     }

@@ -19,6 +19,16 @@
 //!   nested txns' compares are evaluated against the state before the outer txn, as in etcd;
 //! - compaction at `rev` keeps what reads at `rev` and later need, and frees the rest.
 //!
+//! Where etcd is unspecified or unsafe we choose, and say so:
+//! - replay (`events`) from exactly the compaction revision fails with `Compacted`; etcd lets
+//!   a watch start there but can silently miss tombstones at that revision;
+//! - an `ignore_value`/`ignore_lease` put of a key that an earlier from-key delete in the same
+//!   txn removed is rejected with `KeyNotFound`; etcd accepts it and then panics applying it;
+//! - sort ties keep key order (etcd's sort is unstable).
+//!
+//! Left to the server, as etcd does there: the per-txn op limit (`--max-txn-ops`), request
+//! size limits, and raising a lease TTL to the minimum the election timeout implies.
+//!
 //! Layout: [`types`] (requests, responses, errors), `history` (one key's writes), `range`
 //! (reads), `txn` (validation and the write path), `snapshot` (binary encoding and hash).
 
@@ -242,7 +252,10 @@ impl Mvcc {
 
     /// Every lease as `(id, granted ttl in seconds)`, ascending by id.
     pub fn leases(&self) -> Vec<(i64, i64)> {
-        self.leases.iter().map(|(&id, l)| (id, l.ttl_secs)).collect()
+        self.leases
+            .iter()
+            .map(|(&id, l)| (id, l.ttl_secs))
+            .collect()
     }
 
     /// Keys currently attached to lease `id`, ascending.
@@ -255,11 +268,6 @@ impl Mvcc {
     pub fn lease_ttl(&self, id: i64) -> Result<i64, MvccError> {
         let lease = self.leases.get(&id).ok_or(MvccError::LeaseNotFound)?;
         Ok(lease.ttl_secs)
-    }
-
-    /// The key's current state, if it exists.
-    fn current_kv(&self, key: &[u8]) -> Option<KeyValue> {
-        self.index.get(key)?.kv_at(key, self.current_rev)
     }
 }
 

@@ -16,7 +16,9 @@ fn put_lease(m: &mut Mvcc, k: &str, v: &str, lease: i64) -> Result<Vec<Event>, M
 }
 
 fn del(m: &mut Mvcc, k: &str) -> Vec<Event> {
-    m.delete_range(&DeleteRangeRequest::single(k)).expect("delete").1
+    m.delete_range(&DeleteRangeRequest::single(k))
+        .expect("delete")
+        .1
 }
 
 fn get(m: &Mvcc, k: &str) -> Option<KeyValue> {
@@ -234,7 +236,13 @@ fn a_txn_read_may_not_name_the_txns_own_revision() {
 
 fn five_keys() -> Mvcc {
     let mut m = Mvcc::new();
-    for (k, v) in [("a", "5"), ("ab", "4"), ("abc", "3"), ("b", "2"), ("c", "1")] {
+    for (k, v) in [
+        ("a", "5"),
+        ("ab", "4"),
+        ("abc", "3"),
+        ("b", "2"),
+        ("c", "1"),
+    ] {
         put(&mut m, k, v);
     }
     m
@@ -248,7 +256,10 @@ fn limit_sets_more_and_count_ignores_limit() {
         ..RangeRequest::between("a", "\0")
     };
     let r = m.range(&limited(2)).unwrap();
-    assert_eq!((keys(&r), r.more, r.count), (vec!["a".into(), "ab".into()], true, 5));
+    assert_eq!(
+        (keys(&r), r.more, r.count),
+        (vec!["a".into(), "ab".into()], true, 5)
+    );
     let r = m.range(&limited(5)).unwrap();
     assert_eq!((r.kvs.len(), r.more, r.count), (5, false, 5));
     let r = m.range(&limited(0)).unwrap();
@@ -260,8 +271,14 @@ fn range_ends_select_point_prefix_half_open_and_from_key() {
     let m = five_keys();
     assert_eq!(range_keys(&m, RangeRequest::single("ab")), ["ab"]);
     assert_eq!(range_keys(&m, RangeRequest::prefix("ab")), ["ab", "abc"]);
-    assert_eq!(range_keys(&m, RangeRequest::between("a", "b")), ["a", "ab", "abc"]);
-    assert_eq!(range_keys(&m, RangeRequest::between("ab", "\0")), ["ab", "abc", "b", "c"]);
+    assert_eq!(
+        range_keys(&m, RangeRequest::between("a", "b")),
+        ["a", "ab", "abc"]
+    );
+    assert_eq!(
+        range_keys(&m, RangeRequest::between("ab", "\0")),
+        ["ab", "abc", "b", "c"]
+    );
     assert_eq!(range_keys(&m, RangeRequest::between("\0", "\0")).len(), 5);
     assert!(range_keys(&m, RangeRequest::between("c", "a")).is_empty());
     assert!(range_keys(&m, RangeRequest::between("b", "b")).is_empty());
@@ -278,7 +295,10 @@ fn keys_only_and_count_only() {
         })
         .unwrap();
     assert_eq!(r.kvs.len(), 3);
-    assert!(r.kvs.iter().all(|kv| kv.value.is_empty() && kv.version == 1));
+    assert!(r
+        .kvs
+        .iter()
+        .all(|kv| kv.value.is_empty() && kv.version == 1));
     let r = m
         .range(&RangeRequest {
             count_only: true,
@@ -324,7 +344,10 @@ fn sorting_follows_etcd() {
             ..RangeRequest::between("a", "\0")
         })
         .unwrap();
-    assert_eq!((keys(&top), top.more, top.count), (vec!["b".into()], true, 5));
+    assert_eq!(
+        (keys(&top), top.more, top.count),
+        (vec!["b".into()], true, 5)
+    );
 }
 
 #[test]
@@ -336,7 +359,10 @@ fn revision_filters_prune_but_count_does_not() {
         m.range(&req).unwrap()
     };
     let r = filtered(|r| r.min_mod_revision = 4);
-    assert_eq!((keys(&r), r.count), (vec!["abc".into(), "b".into(), "c".into()], 5));
+    assert_eq!(
+        (keys(&r), r.count),
+        (vec!["abc".into(), "b".into(), "c".into()], 5)
+    );
     assert_eq!(keys(&filtered(|r| r.max_mod_revision = 3)), ["a", "ab"]);
     assert_eq!(keys(&filtered(|r| r.min_create_revision = 6)), ["c"]);
     assert_eq!(keys(&filtered(|r| r.max_create_revision = 2)), ["a"]);
@@ -398,8 +424,14 @@ fn compares_on_a_missing_key_see_zeros_and_value_always_fails() {
     }
     assert!(compare_holds(&mut m, cmp("nope", T::Version(1), Less)));
     for result in [Equal, Greater, Less, NotEqual] {
-        assert!(!compare_holds(&mut m, cmp("nope", T::Value(vec![]), result)));
-        assert!(!compare_holds(&mut m, cmp("nope", T::Value(b"x".to_vec()), result)));
+        assert!(!compare_holds(
+            &mut m,
+            cmp("nope", T::Value(vec![]), result)
+        ));
+        assert!(!compare_holds(
+            &mut m,
+            cmp("nope", T::Value(b"x".to_vec()), result)
+        ));
     }
 }
 
@@ -426,7 +458,11 @@ fn failure_branch_runs_when_a_compare_fails() {
     let req = txn(
         vec![
             cmp("a", CompareTarget::Version(1), CompareResult::Equal),
-            cmp("a", CompareTarget::Value(b"2".to_vec()), CompareResult::Equal),
+            cmp(
+                "a",
+                CompareTarget::Value(b"2".to_vec()),
+                CompareResult::Equal,
+            ),
         ],
         vec![op_put("s", "1")],
         vec![op_put("f", "1"), op_get("a")],
@@ -446,7 +482,11 @@ fn nested_txn_compares_see_the_state_before_the_outer_txn() {
         success: vec![op_put("inner", "then"), op_get("a")],
         failure: vec![op_put("inner", "else")],
     };
-    let outer = txn(vec![], vec![op_put("a", "1"), RequestOp::Txn(inner)], vec![]);
+    let outer = txn(
+        vec![],
+        vec![op_put("a", "1"), RequestOp::Txn(inner)],
+        vec![],
+    );
     let (resp, events) = m.txn(&outer).unwrap();
     assert_eq!(events.len(), 2);
     assert_eq!(m.current_revision(), 2);
@@ -515,7 +555,11 @@ fn etcd_accepts_put_then_delete_across_nested_txns() {
             ..TxnRequest::default()
         })
     };
-    let req = txn(vec![], vec![nested(op_put("a", "new")), nested(op_del("a", ""))], vec![]);
+    let req = txn(
+        vec![],
+        vec![nested(op_put("a", "new")), nested(op_del("a", ""))],
+        vec![],
+    );
     let (_, events) = m.txn(&req).unwrap();
     assert_eq!(m.current_revision(), 3);
     assert_eq!(events.len(), 2);
@@ -555,8 +599,14 @@ fn a_failing_txn_leaves_the_store_unchanged() {
         ..PutRequest::new("zz", "")
     });
     let cases = [
-        (vec![op_put("x", "1"), op_del("a", ""), bad_lease], MvccError::LeaseNotFound),
-        (vec![op_put("x", "1"), ignore_missing], MvccError::KeyNotFound),
+        (
+            vec![op_put("x", "1"), op_del("a", ""), bad_lease],
+            MvccError::LeaseNotFound,
+        ),
+        (
+            vec![op_put("x", "1"), ignore_missing],
+            MvccError::KeyNotFound,
+        ),
         (vec![op_put("x", "1"), op_put("", "1")], MvccError::EmptyKey),
     ];
     for (ops, err) in cases {
@@ -639,7 +689,10 @@ fn prev_kv_on_put_and_delete_responses() {
     };
     let (resp, events) = m.delete_range(&del).unwrap();
     assert_eq!(resp.deleted, 2);
-    assert_eq!(resp.prev_kvs, vec![kv("a", "2", 2, 3, 2), kv("b", "x", 4, 4, 1)]);
+    assert_eq!(
+        resp.prev_kvs,
+        vec![kv("a", "2", 2, 3, 2), kv("b", "x", 4, 4, 1)]
+    );
     assert_eq!(events.len(), 2);
     assert!(events.iter().all(|e| e.kv.mod_revision == 5));
 }
@@ -655,7 +708,12 @@ fn compaction_boundaries_and_errors() {
     assert_eq!(m.compact(7), Err(MvccError::FutureRevision));
     assert_eq!(m.compact(0), Err(MvccError::Compacted));
     let reads: Vec<_> = (4..=6)
-        .map(|r| m.range(&RangeRequest { revision: r, ..RangeRequest::between("\0", "\0") }))
+        .map(|r| {
+            m.range(&RangeRequest {
+                revision: r,
+                ..RangeRequest::between("\0", "\0")
+            })
+        })
         .collect();
     m.compact(4).unwrap();
     assert_eq!(m.compact_revision(), 4);
@@ -703,7 +761,13 @@ fn events_replay_history_with_prev_kv() {
     let all = m.events(0, b"\0", b"\0").unwrap();
     let summary: Vec<_> = all
         .iter()
-        .map(|e| (e.kind, e.kv.mod_revision, e.prev_kv.as_ref().map(|p| p.mod_revision)))
+        .map(|e| {
+            (
+                e.kind,
+                e.kv.mod_revision,
+                e.prev_kv.as_ref().map(|p| p.mod_revision),
+            )
+        })
         .collect();
     assert_eq!(
         summary,
@@ -718,7 +782,10 @@ fn events_replay_history_with_prev_kv() {
     assert_eq!(m.events(3, b"a", b"b").unwrap(), all[2..].to_vec());
     assert_eq!(m.events(3, b"b", b"\0").unwrap(), all[1..2].to_vec());
     assert!(m.events(6, b"\0", b"\0").unwrap().is_empty());
-    assert_eq!(m.events_between(2, 3, b"\0", b"\0").unwrap(), all[..2].to_vec());
+    assert_eq!(
+        m.events_between(2, 3, b"\0", b"\0").unwrap(),
+        all[..2].to_vec()
+    );
     m.compact(3).unwrap();
     assert_eq!(m.events(3, b"a", b""), Err(MvccError::Compacted));
     assert_eq!(m.events(4, b"\0", b"\0").unwrap(), all[2..].to_vec());
@@ -745,7 +812,10 @@ fn lease_grant_rules() {
 #[test]
 fn keys_follow_their_lease() {
     let mut m = Mvcc::new();
-    assert_eq!(put_lease(&mut m, "a", "1", 9), Err(MvccError::LeaseNotFound));
+    assert_eq!(
+        put_lease(&mut m, "a", "1", 9),
+        Err(MvccError::LeaseNotFound)
+    );
     m.lease_grant(1, 10).unwrap();
     m.lease_grant(2, 10).unwrap();
     put_lease(&mut m, "a", "1", 1).unwrap();
@@ -759,7 +829,11 @@ fn keys_follow_their_lease() {
     assert_eq!(m.lease_keys(2).unwrap(), vec![b"a".to_vec()]);
     let rev = m.current_revision();
     assert!(m.lease_revoke(1).unwrap().is_empty());
-    assert_eq!(m.current_revision(), rev, "revoking an empty lease writes nothing");
+    assert_eq!(
+        m.current_revision(),
+        rev,
+        "revoking an empty lease writes nothing"
+    );
     assert_eq!(m.lease_revoke(1), Err(MvccError::LeaseNotFound));
 }
 
@@ -793,8 +867,12 @@ fn busy_store() -> Mvcc {
     put(&mut m, "a", "2");
     del(&mut m, "a");
     put_lease(&mut m, "c", "x", 9).unwrap();
-    m.txn(&txn(vec![], vec![op_put("d", "1"), op_put("e", "1")], vec![]))
-        .unwrap();
+    m.txn(&txn(
+        vec![],
+        vec![op_put("d", "1"), op_put("e", "1")],
+        vec![],
+    ))
+    .unwrap();
     m.compact(3).unwrap();
     put(&mut m, "a", "again");
     m
@@ -892,4 +970,34 @@ fn inconsistent_snapshot_bodies_are_rejected() {
     patched.extend_from_slice(&0u64.to_le_bytes());
     let err = Mvcc::from_snapshot_bytes(&with_header(&patched)).unwrap_err();
     assert!(err.to_string().contains("unknown lease"), "{err}");
+}
+
+#[test]
+fn an_ignore_value_put_after_a_from_key_delete_of_its_key_is_rejected() {
+    // etcd accepts this txn (its duplicate check reads "\0" literally), checks the put
+    // against the state before the txn, then panics applying it; we reject it up front.
+    let mut m = Mvcc::new();
+    put(&mut m, "b", "old");
+    let before = m.clone();
+    let keep = |k: &str| {
+        RequestOp::Put(PutRequest {
+            ignore_value: true,
+            ..PutRequest::new(k, "")
+        })
+    };
+    let req = txn(vec![], vec![op_del("a", "\0"), keep("b")], vec![]);
+    assert_eq!(m.txn(&req), Err(MvccError::KeyNotFound));
+    assert_eq!(m, before);
+    // Nothing can re-create the key in between: a second put of it is a duplicate.
+    let req = txn(
+        vec![],
+        vec![op_del("a", "\0"), op_put("b", "x"), keep("b")],
+        vec![],
+    );
+    assert_eq!(m.txn(&req), Err(MvccError::DuplicateKey));
+    // A from-key delete that does not reach the key is fine.
+    let req = txn(vec![], vec![op_del("c", "\0"), keep("b")], vec![]);
+    let (_, events) = m.txn(&req).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(get(&m, "b"), Some(kv("b", "old", 2, 3, 2)));
 }

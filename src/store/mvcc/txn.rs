@@ -5,19 +5,26 @@
 //! leaves the store untouched: request shape (`v3rpc.checkTxnRequest`), duplicate keys
 //! (`v3rpc.checkIntervals`), branch choice on the pre-txn state (`compareToPath`), then puts
 //! (`checkRequestPut`) and read revisions (`checkRequestRange`) on the chosen path. After
-//! that, applying cannot fail.
+//! that, applying cannot fail (where etcd's own apply can panic, we reject up front; see
+//! `check_puts`).
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use super::history::{live_kv, Entry, Live, Revision, State};
 use super::range::{self, LiveRef};
-use super::{event_for, sub_index, Mvcc, NO_LEASE};
+use super::{event_for, key_in_range, sub_index, Mvcc, NO_LEASE};
 use super::{
     Compare, CompareResult, CompareTarget, DeleteRangeRequest, DeleteRangeResponse, Event,
     MvccError, PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseOp,
     TxnRequest, TxnResponse,
 };
+
+/// A write met while checking a txn's path, in execution order.
+enum Effect<'r> {
+    Put(&'r [u8]),
+    Delete { key: &'r [u8], range_end: &'r [u8] },
+}
 
 /// The branch each txn level takes, fixed before anything is applied; `nested` follows the
 /// txn ops of the taken branch, in order.
@@ -35,15 +42,9 @@ impl Mvcc {
         check_intervals(&req.failure)?;
         let branch = self.branch(req);
         if txn_writes(req) {
-            self.check_path(req, &branch, &|s, op| match op {
-                RequestOp::Put(p) => s.check_put_key(p).and_then(|()| s.check_lease(p.lease)),
-                _ => Ok(()),
-            })?;
+            self.check_puts(req, &branch, &mut Vec::new())?;
         }
-        self.check_path(req, &branch, &|s, op| match op {
-            RequestOp::Range(r) => s.check_txn_range(r),
-            _ => Ok(()),
-        })?;
+        self.check_ranges(req, &branch)?;
         let mut w = WriteTxn::begin(self);
         let resp = w.apply_txn(req, &branch);
         Ok((resp, w.commit()))
@@ -103,26 +104,75 @@ impl Mvcc {
         Branch { succeeded, nested }
     }
 
-    /// Runs `check` on every non-txn op of the taken path, depth first (etcd `checkRequests`).
-    fn check_path(
+    /// etcd `checkRequestPut` over the taken path, depth first in execution order.
+    ///
+    /// etcd checks `ignore_*` against the state before the txn; we check it against the state
+    /// the put will see. The two differ only when a from-key delete earlier in the txn removed
+    /// the key (etcd's duplicate check lets that through, then panics applying the put), so
+    /// there we answer `KeyNotFound` instead of crashing.
+    fn check_puts<'r>(
         &self,
-        req: &TxnRequest,
+        req: &'r TxnRequest,
         branch: &Branch,
-        check: &dyn Fn(&Mvcc, &RequestOp) -> Result<(), MvccError>,
+        effects: &mut Vec<Effect<'r>>,
     ) -> Result<(), MvccError> {
         let mut nested = branch.nested.iter();
         for op in taken(req, branch.succeeded) {
             match op {
-                RequestOp::Txn(t) => self.check_path(t, next_branch(&mut nested), check)?,
-                _ => check(self, op)?,
+                RequestOp::Put(p) => {
+                    if (p.ignore_value || p.ignore_lease) && !self.exists_after(effects, &p.key) {
+                        return Err(MvccError::KeyNotFound);
+                    }
+                    self.check_lease(p.lease)?;
+                    effects.push(Effect::Put(&p.key));
+                }
+                RequestOp::DeleteRange(d) => effects.push(Effect::Delete {
+                    key: &d.key,
+                    range_end: &d.range_end,
+                }),
+                RequestOp::Txn(t) => self.check_puts(t, next_branch(&mut nested), effects)?,
+                RequestOp::Range(_) => {}
             }
         }
         Ok(())
     }
 
-    /// `ignore_value` / `ignore_lease` need the key to exist before the txn.
+    /// etcd `checkRequestRange` over the taken path, depth first.
+    fn check_ranges(&self, req: &TxnRequest, branch: &Branch) -> Result<(), MvccError> {
+        let mut nested = branch.nested.iter();
+        for op in taken(req, branch.succeeded) {
+            match op {
+                RequestOp::Range(r) => self.check_txn_range(r)?,
+                RequestOp::Txn(t) => self.check_ranges(t, next_branch(&mut nested))?,
+                RequestOp::Put(_) | RequestOp::DeleteRange(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `key` exists after the txn's writes so far (`effects`, in order).
+    fn exists_after(&self, effects: &[Effect<'_>], key: &[u8]) -> bool {
+        for effect in effects.iter().rev() {
+            match *effect {
+                Effect::Put(k) if k == key => return true,
+                Effect::Delete { key: k, range_end } if key_in_range(key, k, range_end) => {
+                    return false
+                }
+                _ => {}
+            }
+        }
+        self.exists(key)
+    }
+
+    fn exists(&self, key: &[u8]) -> bool {
+        self.index
+            .get(key)
+            .is_some_and(|h| h.at(self.current_rev).is_some())
+    }
+
+    /// `ignore_value` / `ignore_lease` on a plain put need the key to exist.
     fn check_put_key(&self, req: &PutRequest) -> Result<(), MvccError> {
-        if (req.ignore_value || req.ignore_lease) && self.current_kv(&req.key).is_none() {
+        if (req.ignore_value || req.ignore_lease) && !self.exists(&req.key) {
             return Err(MvccError::KeyNotFound);
         }
         Ok(())
@@ -136,11 +186,18 @@ impl Mvcc {
     }
 
     /// etcd `checkRequestRange`: a read inside a txn may not name the txn's own revision.
+    /// etcd's first retained revision is -1 until the first compaction, so a negative
+    /// revision reads "now" until then and is `Compacted` afterwards.
     fn check_txn_range(&self, req: &RangeRequest) -> Result<(), MvccError> {
+        let first_rev = if self.compact_rev == 0 {
+            -1
+        } else {
+            self.compact_rev
+        };
         match req.revision {
             0 => Ok(()),
             r if r > self.current_rev => Err(MvccError::FutureRevision),
-            r if r < self.compact_rev || r < 0 => Err(MvccError::Compacted),
+            r if r < first_rev => Err(MvccError::Compacted),
             _ => Ok(()),
         }
     }
@@ -156,8 +213,8 @@ impl Mvcc {
                 return false;
             }
         }
-        any || !matches!(c.target, CompareTarget::Value(_))
-            && result_holds(c.result, field_ordering(&c.target, None))
+        any || (!matches!(c.target, CompareTarget::Value(_))
+            && result_holds(c.result, field_ordering(&c.target, None)))
     }
 }
 
@@ -327,7 +384,11 @@ impl<'s> WriteTxn<'s> {
 
     fn commit(self) -> Vec<Event> {
         if !self.events.is_empty() {
-            assert_eq!(self.rev, self.store.current_rev + 1, "revision bumps by one");
+            assert_eq!(
+                self.rev,
+                self.store.current_rev + 1,
+                "revision bumps by one"
+            );
             self.store.current_rev = self.rev;
         }
         debug_assert_eq!(
@@ -377,7 +438,11 @@ impl<'s> WriteTxn<'s> {
             Some((_, l)) if req.ignore_value => l.value.clone(),
             _ => req.value.clone(),
         };
-        let lease = if req.ignore_lease { old_lease } else { req.lease };
+        let lease = if req.ignore_lease {
+            old_lease
+        } else {
+            req.lease
+        };
         let prev_kv = match prev {
             Some((r, l)) if req.prev_kv => Some(live_kv(key, r.main, l)),
             _ => None,

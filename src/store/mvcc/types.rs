@@ -361,7 +361,10 @@ mod tests {
             ),
             (MvccError::KeyNotFound, "etcdserver: key not found"),
             (MvccError::EmptyKey, "etcdserver: key is not provided"),
-            (MvccError::LeaseTtlTooLarge, "etcdserver: too large lease TTL"),
+            (
+                MvccError::LeaseTtlTooLarge,
+                "etcdserver: too large lease TTL",
+            ),
         ];
         for (err, msg) in cases {
             assert_eq!(err.to_string(), msg);

@@ -1,0 +1,435 @@
+//! The checkers.
+//!
+//! - [`RaftChecker`] runs online: every member reports a view of its raft state after every
+//!   Ready, and the checker asserts election safety, leader append-only, leader completeness
+//!   and state-machine safety (same entry applied at every index on every member).
+//! - [`check_history`] runs at the end on the recorded history: the watch guarantees
+//!   (ordered, unique, atomic, reliable, resumable), no acknowledged write lost, no phantom
+//!   write, and linearizability of every client operation against the sequential KV model of
+//!   `rkube-spec`, using the store's revisions to order writes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use rkube::store::node::{RaftObserver, RaftView};
+use rkube_spec::kv::{Change, KvModel};
+
+use crate::history::{History, Op, Outcome, WatchedEvent};
+
+/// A broken property, with enough detail to debug it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub property: &'static str,
+    pub detail: String,
+}
+
+#[derive(Default)]
+struct RaftState {
+    leaders: BTreeMap<u64, u64>,
+    /// index → (term, crc) of the entry applied there, and by whom first.
+    applied: BTreeMap<u64, (u64, u32, u64)>,
+    /// (member, term) → highest last index seen while leader.
+    leader_last: BTreeMap<(u64, u64), u64>,
+    violations: Vec<Violation>,
+    steps: u64,
+    terms: BTreeMap<u64, u64>,
+}
+
+/// Online raft invariants, fed by every member's [`RaftView`].
+#[derive(Default)]
+pub struct RaftChecker {
+    inner: Mutex<RaftState>,
+}
+
+impl RaftChecker {
+    /// Violations found so far.
+    pub fn violations(&self) -> Vec<Violation> {
+        self.inner.lock().expect("checker").violations.clone()
+    }
+
+    /// Ready steps observed (all members).
+    pub fn steps(&self) -> u64 {
+        self.inner.lock().expect("checker").steps
+    }
+
+    /// The leader of the highest term with a known leader.
+    pub fn current_leader(&self) -> Option<u64> {
+        let s = self.inner.lock().expect("checker");
+        s.leaders.iter().next_back().map(|(_, l)| *l)
+    }
+
+    /// Every (term, leader) seen, for the timeline.
+    pub fn leaders(&self) -> Vec<(u64, u64)> {
+        self.inner
+            .lock()
+            .expect("checker")
+            .leaders
+            .iter()
+            .map(|(t, l)| (*t, *l))
+            .collect()
+    }
+
+    /// Highest index applied anywhere.
+    pub fn max_applied(&self) -> u64 {
+        self.inner
+            .lock()
+            .expect("checker")
+            .applied
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+fn fail(s: &mut RaftState, property: &'static str, detail: String) {
+    if s.violations.len() < 20 {
+        s.violations.push(Violation { property, detail });
+    }
+}
+
+impl RaftObserver for RaftChecker {
+    fn observe(&self, v: &RaftView) {
+        let mut s = self.inner.lock().expect("checker");
+        s.steps += 1;
+        let last_term = s.terms.insert(v.member, v.term).unwrap_or(0);
+        if v.term < last_term {
+            fail(
+                &mut s,
+                "term monotonic",
+                format!("member {:x} term {} -> {}", v.member, last_term, v.term),
+            );
+        }
+        if v.is_leader {
+            match s.leaders.get(&v.term) {
+                Some(&l) if l != v.member => {
+                    let d = format!("term {} has leaders {:x} and {:x}", v.term, l, v.member);
+                    fail(&mut s, "election safety", d);
+                }
+                _ => {
+                    s.leaders.insert(v.term, v.member);
+                }
+            }
+            let key = (v.member, v.term);
+            let prev = s.leader_last.get(&key).copied().unwrap_or(0);
+            if v.last_index < prev {
+                let d = format!(
+                    "leader {:x} term {} log shrank {} -> {}",
+                    v.member, v.term, prev, v.last_index
+                );
+                fail(&mut s, "leader append-only", d);
+            }
+            s.leader_last.insert(key, v.last_index.max(prev));
+        }
+        if let Some(log) = &v.leader_log {
+            check_completeness(&mut s, v, log);
+        }
+        for &(index, term, crc) in &v.applied {
+            match s.applied.get(&index) {
+                Some(&(t, c, who)) if (t, c) != (term, crc) => {
+                    let d = format!(
+                        "index {index}: member {:x} applied (term {t}, crc {c:x}), member {:x} applied (term {term}, crc {crc:x})",
+                        who, v.member
+                    );
+                    fail(&mut s, "state machine safety", d);
+                }
+                Some(_) => {}
+                None => {
+                    s.applied.insert(index, (term, crc, v.member));
+                }
+            }
+        }
+    }
+}
+
+fn check_completeness(s: &mut RaftState, v: &RaftView, log: &[(u64, u64)]) {
+    let terms: BTreeMap<u64, u64> = log.iter().copied().collect();
+    let missing: Vec<(u64, u64)> = s
+        .applied
+        .iter()
+        .filter(|(i, (t, _, _))| **i >= v.first_index && terms.get(i) != Some(t))
+        .map(|(i, (t, _, _))| (*i, *t))
+        .take(3)
+        .collect();
+    if !missing.is_empty() {
+        let d = format!(
+            "new leader {:x} (term {}) lacks committed entries {missing:?}",
+            v.member, v.term
+        );
+        fail(s, "leader completeness", d);
+    }
+}
+
+/// The store's committed history as the watchers saw it: revision → changes.
+fn merged_watch_history(h: &History, v: &mut Vec<Violation>) -> BTreeMap<i64, Vec<WatchedEvent>> {
+    let mut merged: BTreeMap<i64, Vec<WatchedEvent>> = BTreeMap::new();
+    let watchers: BTreeSet<usize> = h.watched.iter().map(|w| w.watcher).collect();
+    for w in watchers {
+        check_one_watcher(h, w, &mut merged, v);
+    }
+    merged
+}
+
+fn check_one_watcher(
+    h: &History,
+    w: usize,
+    merged: &mut BTreeMap<i64, Vec<WatchedEvent>>,
+    v: &mut Vec<Violation>,
+) {
+    let mut last_rev = 0i64;
+    let mut per_rev: BTreeMap<i64, Vec<WatchedEvent>> = BTreeMap::new();
+    for resp in h.watched.iter().filter(|r| r.watcher == w) {
+        let mut revs_in_resp = BTreeSet::new();
+        for e in &resp.events {
+            if e.revision < last_rev
+                || (e.revision == last_rev && !revs_in_resp.contains(&e.revision))
+            {
+                v.push(Violation {
+                    property: "watch ordered and unique",
+                    detail: format!(
+                        "watcher {w}: revision {} after {last_rev} (at {} ms)",
+                        e.revision, resp.received_ms
+                    ),
+                });
+                return;
+            }
+            if e.revision > last_rev + 1 && last_rev > 0 {
+                v.push(Violation {
+                    property: "watch reliable (no gaps)",
+                    detail: format!(
+                        "watcher {w}: jumped from revision {last_rev} to {} (at {} ms)",
+                        e.revision, resp.received_ms
+                    ),
+                });
+                return;
+            }
+            revs_in_resp.insert(e.revision);
+            last_rev = e.revision;
+            per_rev.entry(e.revision).or_default().push(e.clone());
+        }
+    }
+    for (rev, events) in per_rev {
+        match merged.get(&rev) {
+            Some(other) if *other != events => v.push(Violation {
+                property: "watch atomic and consistent",
+                detail: format!(
+                    "revision {rev}: watcher {w} saw {events:?}, another saw {other:?}"
+                ),
+            }),
+            Some(_) => {}
+            None => {
+                merged.insert(rev, events);
+            }
+        }
+    }
+}
+
+/// Checks the recorded history. `first_rev` is the revision the watchers started from.
+pub fn check_history(h: &History) -> Vec<Violation> {
+    let mut v = Vec::new();
+    let merged = merged_watch_history(h, &mut v);
+    let model = match replay(&merged) {
+        Ok(m) => m,
+        Err(e) => {
+            v.push(e);
+            return v;
+        }
+    };
+    check_writes(h, &merged, &mut v);
+    check_reads(h, &model, &mut v);
+    check_real_time(h, &merged, &mut v);
+    v.truncate(20);
+    v
+}
+
+fn replay(merged: &BTreeMap<i64, Vec<WatchedEvent>>) -> Result<KvModel, Violation> {
+    let mut model = KvModel::new();
+    for (rev, events) in merged {
+        let changes: Vec<Change> = events
+            .iter()
+            .map(|e| match &e.value {
+                Some(val) => Change::Put {
+                    key: e.key.clone(),
+                    value: val.clone(),
+                },
+                None => Change::Delete { key: e.key.clone() },
+            })
+            .collect();
+        model.apply(*rev, &changes).map_err(|e| Violation {
+            property: "history fits the KV model",
+            detail: format!("revision {rev}: {e:?}"),
+        })?;
+        for e in events.iter().filter(|e| e.value.is_some()) {
+            let m = model.get(&e.key, *rev).expect("just put");
+            if (m.create_revision, m.version) != (e.create_revision, e.version) {
+                return Err(Violation {
+                    property: "history fits the KV model",
+                    detail: format!(
+                        "revision {rev} key {:?}: store says create {} version {}, model {} {}",
+                        String::from_utf8_lossy(&e.key),
+                        e.create_revision,
+                        e.version,
+                        m.create_revision,
+                        m.version
+                    ),
+                });
+            }
+        }
+    }
+    Ok(model)
+}
+
+/// Where each written value landed (values are unique per run).
+fn value_index(merged: &BTreeMap<i64, Vec<WatchedEvent>>) -> BTreeMap<Vec<u8>, (i64, Vec<u8>)> {
+    let mut idx = BTreeMap::new();
+    for (rev, events) in merged {
+        for e in events {
+            if let Some(val) = &e.value {
+                idx.insert(val.clone(), (*rev, e.key.clone()));
+            }
+        }
+    }
+    idx
+}
+
+fn written_value(op: &Op) -> Option<(&[u8], &[u8])> {
+    match op {
+        Op::Put { key, value } | Op::Cas { key, value, .. } | Op::LeasePut { key, value, .. } => {
+            Some((key, value))
+        }
+        _ => None,
+    }
+}
+
+fn check_writes(h: &History, merged: &BTreeMap<i64, Vec<WatchedEvent>>, v: &mut Vec<Violation>) {
+    let idx = value_index(merged);
+    let mut issued: BTreeSet<Vec<u8>> = BTreeSet::new();
+    for r in &h.records {
+        let Some((key, value)) = written_value(&r.op) else {
+            continue;
+        };
+        issued.insert(value.to_vec());
+        match (&r.outcome, idx.get(value)) {
+            (Outcome::Wrote { revision }, Some((rev, k))) if rev == revision && k == key => {}
+            (Outcome::Wrote { revision }, found) => v.push(Violation {
+                property: "no acknowledged write lost",
+                detail: format!(
+                    "client {} {:?} acknowledged at revision {revision}, history has {found:?}",
+                    r.client, r.op
+                ),
+            }),
+            (Outcome::CasFailed { .. }, Some((rev, _))) => v.push(Violation {
+                property: "failed txn has no effect",
+                detail: format!(
+                    "client {} {:?} reported compare failure but landed at {rev}",
+                    r.client, r.op
+                ),
+            }),
+            _ => {}
+        }
+    }
+    for (val, (rev, key)) in &idx {
+        if !issued.contains(val) {
+            v.push(Violation {
+                property: "no phantom write",
+                detail: format!(
+                    "revision {rev} put {:?}={:?}, which no client wrote",
+                    String::from_utf8_lossy(key),
+                    String::from_utf8_lossy(val)
+                ),
+            });
+        }
+    }
+}
+
+fn check_reads(h: &History, model: &KvModel, v: &mut Vec<Violation>) {
+    for r in &h.records {
+        let (Op::Get { key }, Outcome::Read { revision, kv }) = (&r.op, &r.outcome) else {
+            continue;
+        };
+        if *revision > model.revision() {
+            continue; // beyond what the watchers recorded; nothing to compare with
+        }
+        let expected = model.get(key, *revision);
+        let same = match (&expected, kv) {
+            (None, None) => true,
+            (Some(e), Some(g)) => {
+                e.value == g.value
+                    && e.mod_revision == g.mod_revision
+                    && e.create_revision == g.create_revision
+                    && e.version == g.version
+            }
+            _ => false,
+        };
+        if !same {
+            v.push(Violation {
+                property: "linearizable reads",
+                detail: format!("client {} get {:?} at revision {revision} returned {kv:?}, the model says {expected:?}", r.client, String::from_utf8_lossy(key)),
+            });
+        }
+    }
+}
+
+/// The revision an operation took effect at (writes) or observed (reads), if known.
+fn effect_revision(
+    op: &Op,
+    outcome: &Outcome,
+    idx: &BTreeMap<Vec<u8>, (i64, Vec<u8>)>,
+) -> Option<(i64, bool)> {
+    match outcome {
+        Outcome::Wrote { revision } => Some((*revision, true)),
+        Outcome::Read { revision, .. }
+        | Outcome::CasFailed { revision }
+        | Outcome::Noop { revision } => Some((*revision, false)),
+        Outcome::Unknown(_) => written_value(op)
+            .and_then(|(_, val)| idx.get(val))
+            .map(|(rev, _)| (*rev, true)),
+    }
+}
+
+/// Real-time order: an operation that started after another finished must see (reads) or
+/// land after (writes) that operation's revision.
+fn check_real_time(h: &History, merged: &BTreeMap<i64, Vec<WatchedEvent>>, v: &mut Vec<Violation>) {
+    let idx = value_index(merged);
+    let mut done: Vec<(u64, i64, bool, usize)> = Vec::new();
+    for (i, r) in h.records.iter().enumerate() {
+        if let Some((rev, is_write)) = effect_revision(&r.op, &r.outcome, &idx) {
+            if !matches!(r.outcome, Outcome::Unknown(_)) {
+                done.push((r.completed_ms, rev, is_write, i));
+            }
+        }
+    }
+    done.sort();
+    let mut prefix_max: Vec<(i64, usize)> = Vec::with_capacity(done.len());
+    let mut best = (0i64, usize::MAX);
+    for d in &done {
+        if d.1 > best.0 {
+            best = (d.1, d.3);
+        }
+        prefix_max.push(best);
+    }
+    for r in &h.records {
+        let Some((rev, is_write)) = effect_revision(&r.op, &r.outcome, &idx) else {
+            continue;
+        };
+        let before = done.partition_point(|d| d.0 < r.invoked_ms);
+        if before == 0 {
+            continue;
+        }
+        let (max_rev, who) = prefix_max[before - 1];
+        let ok = if is_write {
+            rev > max_rev
+        } else {
+            rev >= max_rev
+        };
+        if !ok {
+            v.push(Violation {
+                property: "linearizable real-time order",
+                detail: format!(
+                    "client {} {:?} ({:?}) invoked at {} ms has revision {rev}, but {:?} finished earlier with revision {max_rev}",
+                    r.client, r.op, r.outcome, r.invoked_ms, h.records[who].op
+                ),
+            });
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! Workloads: etcd-shaped client traffic (get, put, delete, compare-and-swap txn, lease put
+//! and revoke) from clients that time out and retry elsewhere as real clients do, and one
+//! watcher per member that watches every key from revision 1 and resumes after failures.
+//! Everything is recorded in the run's [`History`](crate::history::History).
+
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rkube::store::pb::etcdserverpb as pb;
+use rkube::store::pb::etcdserverpb::{
+    kv_client::KvClient, lease_client::LeaseClient, watch_client::WatchClient,
+};
+use tokio::time::Instant;
+
+use crate::history::{Op, Outcome, ReadKv, Record, SharedHistory, WatchedEvent, WatchedResponse};
+
+/// Deadline of one client call.
+pub const CLIENT_CALL_TIMEOUT_MS: u64 = 3_000;
+/// Pause between a client's operations.
+pub const CLIENT_THINK_MS: u64 = 20;
+/// Pause before a watcher reconnects.
+pub const WATCH_RECONNECT_MS: u64 = 200;
+/// Lease TTL used by lease puts (short, so expiry happens inside a run).
+pub const LEASE_TTL_SECS: i64 = 3;
+
+type Channel = tonic::transport::Channel;
+
+fn channel(url: &str) -> Channel {
+    tonic::transport::Endpoint::from_shared(url.to_string())
+        .expect("valid url")
+        .connect_timeout(Duration::from_millis(CLIENT_CALL_TIMEOUT_MS))
+        .timeout(Duration::from_millis(CLIENT_CALL_TIMEOUT_MS))
+        .connect_lazy()
+}
+
+async fn with_timeout<T>(
+    fut: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(Duration::from_millis(CLIENT_CALL_TIMEOUT_MS), fut).await {
+        Ok(Ok(r)) => Ok(r.into_inner()),
+        Ok(Err(s)) => Err(s.message().to_string()),
+        Err(_) => Err("client timeout".into()),
+    }
+}
+
+fn read_kv(kv: Option<rkube::store::pb::mvccpb::KeyValue>) -> Option<ReadKv> {
+    kv.map(|kv| ReadKv {
+        value: kv.value,
+        create_revision: kv.create_revision,
+        mod_revision: kv.mod_revision,
+        version: kv.version,
+    })
+}
+
+fn rev(h: &Option<pb::ResponseHeader>) -> i64 {
+    h.as_ref().map(|h| h.revision).unwrap_or(0)
+}
+
+/// One client's state.
+pub struct Client {
+    pub id: usize,
+    urls: Vec<String>,
+    at: usize,
+    kv: KvClient<Channel>,
+    lease: LeaseClient<Channel>,
+    rng: rand::rngs::SmallRng,
+    keys: usize,
+    mix: [u32; 5],
+    seq: u64,
+    start: Instant,
+    history: SharedHistory,
+    /// Last mod revision this client saw per key (for CAS).
+    seen_mod: std::collections::BTreeMap<Vec<u8>, i64>,
+}
+
+impl Client {
+    /// A client of the cluster at `urls`, starting at member `id % urls.len()`.
+    pub fn new(
+        id: usize,
+        urls: Vec<String>,
+        seed: u64,
+        keys: usize,
+        mix: [u32; 5],
+        start: Instant,
+        history: SharedHistory,
+    ) -> Client {
+        let at = id % urls.len();
+        let ch = channel(&urls[at]);
+        Client {
+            id,
+            at,
+            kv: KvClient::new(ch.clone()),
+            lease: LeaseClient::new(ch),
+            urls,
+            rng: rand::rngs::SmallRng::seed_from_u64(seed ^ (id as u64).wrapping_mul(0x9e37_79b9)),
+            keys,
+            mix,
+            seq: 0,
+            start,
+            history,
+            seen_mod: Default::default(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    /// Simulated time since the run started.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    fn rotate(&mut self) {
+        self.at = (self.at + 1) % self.urls.len();
+        let ch = channel(&self.urls[self.at]);
+        self.kv = KvClient::new(ch.clone());
+        self.lease = LeaseClient::new(ch);
+    }
+
+    fn record(&mut self, op: Op, invoked_ms: u64, outcome: Outcome) {
+        if matches!(outcome, Outcome::Unknown(_)) {
+            self.rotate();
+        }
+        let completed_ms = self.now_ms();
+        self.history.lock().expect("history").records.push(Record {
+            client: self.id,
+            op,
+            invoked_ms,
+            completed_ms,
+            outcome,
+        });
+    }
+
+    /// Runs operations until `until` (simulated time since start).
+    pub async fn run_until(&mut self, until: Duration) {
+        while self.start.elapsed() < until {
+            self.one_op().await;
+            tokio::time::sleep(Duration::from_millis(CLIENT_THINK_MS)).await;
+        }
+    }
+
+    fn pick_key(&mut self) -> Vec<u8> {
+        format!("k{}", self.rng.random_range(0..self.keys)).into_bytes()
+    }
+
+    fn next_value(&mut self) -> Vec<u8> {
+        self.seq += 1;
+        format!("c{}-{}", self.id, self.seq).into_bytes()
+    }
+
+    /// Issues one randomly chosen operation and records it.
+    pub async fn one_op(&mut self) {
+        let total: u32 = self.mix.iter().sum::<u32>().max(1);
+        let mut roll = self.rng.random_range(0..total);
+        let mut kind = 0;
+        for (i, w) in self.mix.iter().enumerate() {
+            if roll < *w {
+                kind = i;
+                break;
+            }
+            roll -= w;
+        }
+        let key = self.pick_key();
+        match kind {
+            0 => self.get(key).await,
+            1 => self.put(key).await,
+            2 => self.delete(key).await,
+            3 => self.cas(key).await,
+            _ => self.lease_put(key).await,
+        }
+    }
+
+    /// A linearizable get.
+    pub async fn get(&mut self, key: Vec<u8>) {
+        let t = self.now_ms();
+        let req = pb::RangeRequest {
+            key: key.clone(),
+            ..Default::default()
+        };
+        let outcome = match with_timeout(self.kv.range(req)).await {
+            Ok(r) => {
+                let kv = read_kv(r.kvs.into_iter().next());
+                self.seen_mod.insert(
+                    key.clone(),
+                    kv.as_ref().map(|k| k.mod_revision).unwrap_or(0),
+                );
+                Outcome::Read {
+                    revision: rev(&r.header),
+                    kv,
+                }
+            }
+            Err(e) => Outcome::Unknown(e),
+        };
+        self.record(Op::Get { key }, t, outcome);
+    }
+
+    async fn put(&mut self, key: Vec<u8>) {
+        let value = self.next_value();
+        let t = self.now_ms();
+        let req = pb::PutRequest {
+            key: key.clone(),
+            value: value.clone(),
+            ..Default::default()
+        };
+        let outcome = match with_timeout(self.kv.put(req)).await {
+            Ok(r) => Outcome::Wrote {
+                revision: rev(&r.header),
+            },
+            Err(e) => Outcome::Unknown(e),
+        };
+        self.record(Op::Put { key, value }, t, outcome);
+    }
+
+    async fn delete(&mut self, key: Vec<u8>) {
+        let t = self.now_ms();
+        let req = pb::DeleteRangeRequest {
+            key: key.clone(),
+            ..Default::default()
+        };
+        let outcome = match with_timeout(self.kv.delete_range(req)).await {
+            Ok(r) if r.deleted > 0 => Outcome::Wrote {
+                revision: rev(&r.header),
+            },
+            Ok(r) => Outcome::Noop {
+                revision: rev(&r.header),
+            },
+            Err(e) => Outcome::Unknown(e),
+        };
+        self.record(Op::Delete { key }, t, outcome);
+    }
+
+    async fn cas(&mut self, key: Vec<u8>) {
+        let expect_mod = self.seen_mod.get(&key).copied().unwrap_or(0);
+        let value = self.next_value();
+        let t = self.now_ms();
+        let req = pb::TxnRequest {
+            compare: vec![pb::Compare {
+                key: key.clone(),
+                target: pb::compare::CompareTarget::Mod as i32,
+                result: pb::compare::CompareResult::Equal as i32,
+                target_union: Some(pb::compare::TargetUnion::ModRevision(expect_mod)),
+                ..Default::default()
+            }],
+            success: vec![pb::RequestOp {
+                request: Some(pb::request_op::Request::RequestPut(pb::PutRequest {
+                    key: key.clone(),
+                    value: value.clone(),
+                    ..Default::default()
+                })),
+            }],
+            failure: vec![],
+        };
+        let outcome = match with_timeout(self.kv.txn(req)).await {
+            Ok(r) if r.succeeded => Outcome::Wrote {
+                revision: rev(&r.header),
+            },
+            Ok(r) => Outcome::CasFailed {
+                revision: rev(&r.header),
+            },
+            Err(e) => Outcome::Unknown(e),
+        };
+        self.record(
+            Op::Cas {
+                key,
+                expect_mod,
+                value,
+            },
+            t,
+            outcome,
+        );
+    }
+
+    async fn lease_put(&mut self, key: Vec<u8>) {
+        let grant = pb::LeaseGrantRequest {
+            ttl: LEASE_TTL_SECS,
+            id: 0,
+        };
+        let lease = match with_timeout(self.lease.lease_grant(grant)).await {
+            Ok(r) => r.id,
+            Err(_) => {
+                self.rotate();
+                return;
+            }
+        };
+        let value = self.next_value();
+        let t = self.now_ms();
+        let req = pb::PutRequest {
+            key: key.clone(),
+            value: value.clone(),
+            lease,
+            ..Default::default()
+        };
+        let outcome = match with_timeout(self.kv.put(req)).await {
+            Ok(r) => Outcome::Wrote {
+                revision: rev(&r.header),
+            },
+            Err(e) => Outcome::Unknown(e),
+        };
+        self.record(Op::LeasePut { key, value, lease }, t, outcome);
+        if self.rng.random_bool(0.5) {
+            let t = self.now_ms();
+            let outcome = match with_timeout(
+                self.lease
+                    .lease_revoke(pb::LeaseRevokeRequest { id: lease }),
+            )
+            .await
+            {
+                Ok(r) => Outcome::Noop {
+                    revision: rev(&r.header),
+                },
+                Err(e) => Outcome::Unknown(e),
+            };
+            self.record(Op::LeaseRevoke { lease }, t, outcome);
+        }
+    }
+}
+
+/// Watches every key on member `url` from revision 1, resuming after failures, until
+/// `stop` resolves; records each response.
+pub async fn watch_all(
+    watcher: usize,
+    url: String,
+    start: Instant,
+    until: Duration,
+    history: SharedHistory,
+) {
+    let mut next_rev = 1i64;
+    while start.elapsed() < until {
+        let mut client = WatchClient::new(channel(&url));
+        let (tx, rx) = tokio::sync::mpsc::channel::<pb::WatchRequest>(4);
+        let create = pb::WatchRequest {
+            request_union: Some(pb::watch_request::RequestUnion::CreateRequest(
+                pb::WatchCreateRequest {
+                    key: vec![0],
+                    range_end: vec![0],
+                    start_revision: next_rev,
+                    ..Default::default()
+                },
+            )),
+        };
+        let _ = tx.send(create).await;
+        let left = until.saturating_sub(start.elapsed());
+        let opened = tokio::time::timeout(
+            left,
+            client.watch(tokio_stream::wrappers::ReceiverStream::new(rx)),
+        )
+        .await;
+        if let Ok(Ok(resp)) = opened {
+            let mut stream = resp.into_inner();
+            let mut first = true;
+            loop {
+                let left = until.saturating_sub(start.elapsed());
+                let msg = match tokio::time::timeout(left, stream.message()).await {
+                    Ok(Ok(Some(m))) => m,
+                    _ => break,
+                };
+                if msg.canceled {
+                    break;
+                }
+                if msg.events.is_empty() {
+                    continue;
+                }
+                let events: Vec<WatchedEvent> = msg.events.iter().map(to_watched).collect();
+                next_rev = events.last().map(|e| e.revision + 1).unwrap_or(next_rev);
+                let received_ms = start.elapsed().as_millis() as u64;
+                history
+                    .lock()
+                    .expect("history")
+                    .watched
+                    .push(WatchedResponse {
+                        watcher,
+                        received_ms,
+                        events,
+                        after_reconnect: first,
+                    });
+                first = false;
+            }
+        }
+        drop(tx);
+        tokio::time::sleep(Duration::from_millis(WATCH_RECONNECT_MS)).await;
+    }
+}
+
+fn to_watched(e: &rkube::store::pb::mvccpb::Event) -> WatchedEvent {
+    let kv = e.kv.clone().unwrap_or_default();
+    let is_delete = e.r#type == rkube::store::pb::mvccpb::event::EventType::Delete as i32;
+    WatchedEvent {
+        revision: kv.mod_revision,
+        key: kv.key,
+        value: if is_delete { None } else { Some(kv.value) },
+        create_revision: kv.create_revision,
+        version: kv.version,
+    }
+}

@@ -1,0 +1,825 @@
+//! An executable, model-checked abstraction of the store's replication protocol (Raft).
+//!
+//! # What it models
+//!
+//! `N` servers (3 in the checked configuration), each with the durable state `currentTerm`,
+//! `votedFor` and a log of `(term, value)` entries, and the volatile state role
+//! (Follower/Candidate/Leader), `commitIndex`, the candidate's granted votes and the leader's
+//! `matchIndex`. The actions are the ones of the Raft paper (Ongaro & Ousterhout, 2014):
+//!
+//! - **timeout**: a follower or candidate starts an election (term + 1, votes for itself) and
+//!   broadcasts `RequestVote` carrying its last log index and term;
+//! - **vote**: a server grants at most one vote per term, only to a candidate whose log is at
+//!   least as up to date as its own (§5.4.1); a candidate that collects a majority becomes leader;
+//! - **client request**: a leader appends `(currentTerm, v)` for one of a few distinct values;
+//! - **replicate**: a leader sends `AppendEntries` with `prevLogIndex`/`prevLogTerm`, the suffix
+//!   of its log after `prevLogIndex`, and its `commitIndex`; the receiver runs the consistency
+//!   check, truncates only on a conflicting entry, appends, advances its `commitIndex` to
+//!   `min(leaderCommit, index of last new entry)` and acknowledges with its match index;
+//! - **commit**: on each acknowledgement the leader advances `commitIndex` to the largest index
+//!   that a majority stores *and whose entry is from the leader's current term* (§5.4.2);
+//! - **crash/restart** of any server (atomic): it keeps `currentTerm`, `votedFor` and its log and
+//!   loses its role, `commitIndex`, votes and `matchIndex`;
+//! - any message in flight may be delivered, to any eligible receiver, any number of times, in any
+//!   order, or never.
+//!
+//! A server that learns a higher term from any message adopts it, clears `votedFor` and becomes a
+//! follower.
+//!
+//! # Why a plain [`Model`] and not the actor framework
+//!
+//! The state is a plain struct with the network as a *set of messages ever sent*, and delivery
+//! does not consume a message. For safety properties this one set covers loss (a message is
+//! never delivered), duplication (it is delivered again) and reordering (any message may be
+//! delivered next), without a separate branch per fault and without the multiset bookkeeping of
+//! `Network::new_unordered_duplicating` plus `LossyNetwork::Yes`. Owning the state also gives
+//! direct control over crash/restart (what survives it is exactly the durable state above, and a
+//! planted bug can change that), the bounds, and the ghost variables the properties need. To keep
+//! the set small, a message is garbage-collected as soon as its delivery can no longer change
+//! anything: its term is below every possible receiver's term (terms never decrease), or it is a
+//! vote/acknowledgement for a candidacy/leadership that has ended or already counted it.
+//!
+//! # What it abstracts away
+//!
+//! - Rejections are not sent (a rejected `RequestVote` or a failed consistency check produces no
+//!   reply), and a message with a stale term is ignored rather than answered with the newer term.
+//!   Both are indistinguishable from losing that reply, which the network already allows; terms
+//!   still spread through every other message and through timeouts.
+//! - `nextIndex` is replaced by letting the leader pick *any* `prevLogIndex` in `0..=len(log)` for
+//!   each `AppendEntries`. Real leaders send a subset of those messages, so the model checks a
+//!   superset of raft-rs's behaviours. `AppendEntries` does not depend on the receiver, so it is
+//!   broadcast: any server other than the leader may receive it.
+//! - Committing happens atomically with the acknowledgement that makes it possible; a crash is an
+//!   atomic stop-and-restart (messages sent to a down server are modelled by delivering them later
+//!   or never). No pre-vote, check-quorum, leases, no-op entry on election, snapshots, membership
+//!   changes, or flow control; the state machine is the committed log itself.
+//!
+//! # Bounds and size (see [`Bounds::default`], the CI configuration)
+//!
+//! 3 servers, terms up to 4, logs up to 2 entries, 1 client value, 1 crash, at most 8 messages
+//! in flight. Breadth-first search explores about NNN unique states in about NNN s in release mode
+//! on one thread. Four terms is the least in which the Figure 8 anomaly (§5.4.2) can happen with
+//! three servers, and the negative control below shows the bounds do reach it.
+//!
+//! # Properties (stateright `always`, over the state plus ghost history)
+//!
+//! | name                   | paper       | how it is checked                                              |
+//! |------------------------|-------------|----------------------------------------------------------------|
+//! | `election safety`      | §5.2, Fig 3 | ghost set of every `(term, server)` ever elected: one per term |
+//! | `leader append-only`   | §5.3, Fig 3 | a monitor flags any step where a leader, still leader in the same term, does not extend its previous log |
+//! | `log matching`         | §5.3, Fig 3 | same index and term in two logs ⇒ identical prefixes          |
+//! | `leader completeness`  | §5.4, Fig 3 | ghost set of committed `(index, entry, term committed in)`; each is in every current leader of a later term |
+//! | `state machine safety` | §5.4.3, Fig 3 | no two committed entries (on any server, ever) share an index |
+//!
+//! and the `sometimes` property `a value is committed`, so the bounds are not vacuous.
+//!
+//! # Negative controls
+//!
+//! [`PlantedBug`] switches on one of two known bugs: not persisting `votedFor` (the checker finds
+//! two leaders in one term) and committing an earlier term's entry by counting replicas (the
+//! Figure 8 bug; the checker finds a leader missing a committed entry).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use stateright::{Checker, HasDiscoveries, Model, Property};
+
+/// Index of a server, `0..servers`.
+pub type ServerId = u8;
+/// A Raft term; 0 is the initial term, in which no server is ever leader.
+pub type Term = u8;
+/// A client value; `1..=values`.
+pub type Value = u8;
+
+/// Property names, as registered with the checker.
+pub const ELECTION_SAFETY: &str = "election safety";
+/// See the module documentation.
+pub const LEADER_APPEND_ONLY: &str = "leader append-only";
+/// See the module documentation.
+pub const LOG_MATCHING: &str = "log matching";
+/// See the module documentation.
+pub const LEADER_COMPLETENESS: &str = "leader completeness";
+/// See the module documentation.
+pub const STATE_MACHINE_SAFETY: &str = "state machine safety";
+/// The `sometimes` property that shows the bounds reach a commit.
+pub const VALUE_COMMITTED: &str = "a value is committed";
+
+/// The limits of the explored state space. `Default` is the configuration CI checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// Number of servers.
+    pub servers: usize,
+    /// No server times out beyond this term.
+    pub max_term: Term,
+    /// A leader accepts no client request once its log has this many entries.
+    pub max_log_len: usize,
+    /// Number of distinct client values.
+    pub values: Value,
+    /// Total crash/restarts across all servers.
+    pub max_crashes: u8,
+    /// States with more distinct messages in flight than this are not explored.
+    pub max_messages: usize,
+    /// Checker threads.
+    pub threads: usize,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            servers: 3,
+            max_term: 4,
+            max_log_len: 2,
+            values: 1,
+            max_crashes: 1,
+            max_messages: 8,
+            threads: 1,
+        }
+    }
+}
+
+/// A known-wrong variant of the protocol, for negative controls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// `votedFor` is not persisted: a restart forgets it, so a server can vote twice in a term.
+    VotedForNotPersisted,
+    /// A leader commits any entry a majority stores, even one from an earlier term (Figure 8).
+    CommitEarlierTermByCounting,
+}
+
+/// A log entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Entry {
+    /// Term of the leader that appended it.
+    pub term: Term,
+    /// The client value.
+    pub value: Value,
+}
+
+/// A server's volatile role.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Follower.
+    Follower,
+    /// Candidate, with the bitmask of servers that granted it their vote (itself included).
+    Candidate {
+        /// Bit `i` set: server `i` voted for this candidate in its current term.
+        votes: u8,
+    },
+    /// Leader, with the highest log index known to be replicated on each server.
+    Leader {
+        /// Indexed by server; the leader's own slot is unused (its log length counts).
+        match_index: Vec<u8>,
+    },
+}
+
+/// One server.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Server {
+    /// Durable.
+    pub term: Term,
+    /// Durable.
+    pub voted_for: Option<ServerId>,
+    /// Durable. Index `i` (1-based in Raft) is `log[i - 1]`.
+    pub log: Vec<Entry>,
+    /// Volatile.
+    pub role: Role,
+    /// Volatile: number of log entries known committed.
+    pub commit: u8,
+}
+
+impl Server {
+    fn new() -> Self {
+        Server {
+            term: 0,
+            voted_for: None,
+            log: Vec::new(),
+            role: Role::Follower,
+            commit: 0,
+        }
+    }
+
+    fn last_term(&self) -> Term {
+        self.log.last().map_or(0, |e| e.term)
+    }
+
+    fn is_leader(&self) -> bool {
+        matches!(self.role, Role::Leader { .. })
+    }
+
+    /// Adopts a newer term: forget the vote, become a follower.
+    fn step_down(&mut self, term: Term) {
+        self.term = term;
+        self.voted_for = None;
+        self.role = Role::Follower;
+    }
+}
+
+/// A message. Requests are broadcast (any other server may receive them); replies are addressed.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Msg {
+    /// RequestVote from a candidate.
+    RequestVote {
+        term: Term,
+        candidate: ServerId,
+        last_index: u8,
+        last_term: Term,
+    },
+    /// A granted vote.
+    Vote {
+        term: Term,
+        from: ServerId,
+        to: ServerId,
+    },
+    /// AppendEntries from a leader.
+    Append {
+        term: Term,
+        leader: ServerId,
+        prev_index: u8,
+        prev_term: Term,
+        entries: Vec<Entry>,
+        commit: u8,
+    },
+    /// A successful AppendEntries reply: `from` stores the leader's log up to `match_index`.
+    AppendOk {
+        term: Term,
+        from: ServerId,
+        to: ServerId,
+        match_index: u8,
+    },
+}
+
+/// Ghost record: `entry` at `index` was committed by (or learned from) the leader of `term`.
+/// Only the earliest such term is kept per `(index, entry)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Committed {
+    /// 1-based log index.
+    pub index: u8,
+    /// The committed entry.
+    pub entry: Entry,
+    /// Term of the leader whose decision committed it.
+    pub term: Term,
+}
+
+/// The whole system plus ghost history.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct State {
+    /// The servers, indexed by [`ServerId`].
+    pub servers: Vec<Server>,
+    /// Messages that may still be delivered (see the module docs).
+    pub network: BTreeSet<Msg>,
+    /// Crash/restarts so far.
+    pub crashes: u8,
+    /// Ghost: every `(term, server)` that ever became leader.
+    pub elections: BTreeSet<(Term, ServerId)>,
+    /// Ghost: every entry any server ever committed.
+    pub committed: BTreeSet<Committed>,
+    /// Ghost monitor: some step shrank or rewrote the log of a server that stayed leader.
+    pub append_only_violated: bool,
+}
+
+/// A step of the model.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Election timeout: start an election in the next term.
+    Timeout(ServerId),
+    /// A client request reaches a leader.
+    ClientRequest { leader: ServerId, value: Value },
+    /// A leader broadcasts AppendEntries after `prev_index`.
+    Replicate { leader: ServerId, prev_index: u8 },
+    /// The network delivers `msg` to `to`.
+    Deliver { to: ServerId, msg: Msg },
+    /// A server crashes and restarts.
+    Crash(ServerId),
+}
+
+/// The model: the protocol under `bounds`, optionally with a planted bug.
+#[derive(Clone, Debug)]
+pub struct RaftModel {
+    /// The explored state space's limits.
+    pub bounds: Bounds,
+    /// `None` for the correct protocol.
+    pub bug: Option<PlantedBug>,
+}
+
+impl RaftModel {
+    /// The model of the correct protocol.
+    pub fn new(bounds: Bounds) -> Self {
+        RaftModel { bounds, bug: None }
+    }
+
+    /// The model with `bug` planted.
+    pub fn with_bug(bounds: Bounds, bug: PlantedBug) -> Self {
+        RaftModel {
+            bounds,
+            bug: Some(bug),
+        }
+    }
+
+    fn majority(&self, count: usize) -> bool {
+        count * 2 > self.bounds.servers
+    }
+
+    fn ids(&self) -> impl Iterator<Item = ServerId> {
+        (0..self.bounds.servers).map(|i| i as ServerId)
+    }
+
+    /// The servers that may receive `msg`.
+    fn receivers(&self, msg: &Msg) -> Vec<ServerId> {
+        match *msg {
+            Msg::RequestVote {
+                candidate: from, ..
+            }
+            | Msg::Append { leader: from, .. } => self.ids().filter(|&i| i != from).collect(),
+            Msg::Vote { to, .. } | Msg::AppendOk { to, .. } => vec![to],
+        }
+    }
+
+    /// Whether delivering `msg` could still change anything, now or later.
+    fn is_live(&self, servers: &[Server], msg: &Msg) -> bool {
+        match *msg {
+            Msg::RequestVote {
+                term,
+                candidate: from,
+                ..
+            }
+            | Msg::Append {
+                term, leader: from, ..
+            } => self
+                .ids()
+                .any(|i| i != from && servers[i as usize].term <= term),
+            Msg::Vote { term, from, to } => {
+                let c = &servers[to as usize];
+                c.term == term
+                    && matches!(c.role, Role::Candidate { votes } if votes & (1 << from) == 0)
+            }
+            Msg::AppendOk {
+                term,
+                from,
+                to,
+                match_index,
+            } => {
+                let l = &servers[to as usize];
+                l.term == term
+                    && matches!(&l.role, Role::Leader { match_index: m } if m[from as usize] < match_index)
+            }
+        }
+    }
+
+    fn timeout(&self, state: &mut State, id: ServerId) {
+        let s = &mut state.servers[id as usize];
+        s.term += 1;
+        s.voted_for = Some(id);
+        s.role = Role::Candidate { votes: 1 << id };
+        let msg = Msg::RequestVote {
+            term: s.term,
+            candidate: id,
+            last_index: s.log.len() as u8,
+            last_term: s.last_term(),
+        };
+        state.network.insert(msg);
+    }
+
+    fn crash(&self, state: &mut State, id: ServerId) {
+        let s = &mut state.servers[id as usize];
+        s.role = Role::Follower;
+        s.commit = 0;
+        if self.bug == Some(PlantedBug::VotedForNotPersisted) {
+            s.voted_for = None;
+        }
+        state.crashes += 1;
+    }
+
+    fn replicate(&self, state: &mut State, id: ServerId, prev_index: u8) {
+        let s = &state.servers[id as usize];
+        let prev = prev_index as usize;
+        let msg = Msg::Append {
+            term: s.term,
+            leader: id,
+            prev_index,
+            prev_term: if prev == 0 { 0 } else { s.log[prev - 1].term },
+            entries: s.log[prev..].to_vec(),
+            commit: s.commit,
+        };
+        state.network.insert(msg);
+    }
+
+    fn on_request_vote(&self, state: &mut State, to: ServerId, msg: &Msg) {
+        let Msg::RequestVote {
+            term,
+            candidate,
+            last_index,
+            last_term,
+        } = *msg
+        else {
+            return;
+        };
+        let r = &mut state.servers[to as usize];
+        if term < r.term {
+            return;
+        }
+        if term > r.term {
+            r.step_down(term);
+        }
+        let up_to_date = last_term > r.last_term()
+            || (last_term == r.last_term() && last_index as usize >= r.log.len());
+        if up_to_date && r.voted_for.is_none_or(|v| v == candidate) {
+            r.voted_for = Some(candidate);
+            let vote = Msg::Vote {
+                term,
+                from: to,
+                to: candidate,
+            };
+            state.network.insert(vote);
+        }
+    }
+
+    fn on_vote(&self, state: &mut State, to: ServerId, term: Term, from: ServerId) {
+        let c = &mut state.servers[to as usize];
+        let Role::Candidate { votes } = c.role else {
+            return;
+        };
+        if c.term != term {
+            return;
+        }
+        let votes = votes | (1 << from);
+        if self.majority(votes.count_ones() as usize) {
+            c.role = Role::Leader {
+                match_index: vec![0; self.bounds.servers],
+            };
+            state.elections.insert((term, to));
+        } else {
+            c.role = Role::Candidate { votes };
+        }
+    }
+}
+
+impl RaftModel {
+    fn on_append(&self, state: &mut State, to: ServerId, msg: &Msg) {
+        let Msg::Append {
+            term,
+            leader,
+            prev_index,
+            prev_term,
+            ref entries,
+            commit,
+        } = *msg
+        else {
+            return;
+        };
+        let r = &mut state.servers[to as usize];
+        if term < r.term || (term == r.term && r.is_leader()) {
+            return;
+        }
+        if term > r.term {
+            r.step_down(term);
+        }
+        r.role = Role::Follower;
+        let prev = prev_index as usize;
+        if prev > r.log.len() || (prev > 0 && r.log[prev - 1].term != prev_term) {
+            return;
+        }
+        for (i, entry) in entries.iter().enumerate() {
+            match r.log.get(prev + i) {
+                Some(mine) if mine.term == entry.term => {}
+                Some(_) => {
+                    r.log.truncate(prev + i);
+                    r.log.push(*entry);
+                }
+                None => r.log.push(*entry),
+            }
+        }
+        let last_new = prev_index + entries.len() as u8;
+        let new_commit = commit.min(last_new);
+        if new_commit > r.commit {
+            let old = r.commit;
+            r.commit = new_commit;
+            record_commits(state, to, old, term);
+        }
+        let ack = Msg::AppendOk {
+            term,
+            from: to,
+            to: leader,
+            match_index: last_new,
+        };
+        state.network.insert(ack);
+    }
+
+    fn on_append_ok(&self, state: &mut State, to: ServerId, term: Term, from: ServerId, index: u8) {
+        let l = &mut state.servers[to as usize];
+        if l.term != term {
+            return;
+        }
+        let Role::Leader { match_index } = &mut l.role else {
+            return;
+        };
+        let slot = &mut match_index[from as usize];
+        if *slot >= index {
+            return;
+        }
+        *slot = index;
+        self.advance_commit(state, to);
+    }
+
+    /// Raft §5.3/§5.4.2: commit the largest index stored on a majority whose entry is from the
+    /// leader's current term (the planted Figure 8 bug drops the term condition).
+    fn advance_commit(&self, state: &mut State, id: ServerId) {
+        let l = &state.servers[id as usize];
+        let Role::Leader { match_index } = &l.role else {
+            return;
+        };
+        let any_term = self.bug == Some(PlantedBug::CommitEarlierTermByCounting);
+        let target = (l.commit as usize + 1..=l.log.len()).rev().find(|&n| {
+            let replicas = 1 + self
+                .ids()
+                .filter(|&j| j != id && match_index[j as usize] as usize >= n)
+                .count();
+            self.majority(replicas) && (any_term || l.log[n - 1].term == l.term)
+        });
+        if let Some(n) = target {
+            let (old, term) = (l.commit, l.term);
+            state.servers[id as usize].commit = n as u8;
+            record_commits(state, id, old, term);
+        }
+    }
+
+    fn apply(&self, state: &mut State, action: &Action) {
+        match action {
+            Action::Timeout(id) => self.timeout(state, *id),
+            Action::ClientRequest { leader, value } => {
+                let s = &mut state.servers[*leader as usize];
+                let entry = Entry {
+                    term: s.term,
+                    value: *value,
+                };
+                s.log.push(entry);
+            }
+            Action::Replicate { leader, prev_index } => self.replicate(state, *leader, *prev_index),
+            Action::Crash(id) => self.crash(state, *id),
+            Action::Deliver { to, msg } => match *msg {
+                Msg::RequestVote { .. } => self.on_request_vote(state, *to, msg),
+                Msg::Vote { term, from, .. } => self.on_vote(state, *to, term, from),
+                Msg::Append { .. } => self.on_append(state, *to, msg),
+                Msg::AppendOk {
+                    term,
+                    from,
+                    match_index,
+                    ..
+                } => self.on_append_ok(state, *to, term, from, match_index),
+            },
+        }
+    }
+}
+
+/// Ghost bookkeeping: server `id` just advanced its commit index from `old`, on the authority of
+/// the leader of `term`.
+fn record_commits(state: &mut State, id: ServerId, old: u8, term: Term) {
+    let s = &state.servers[id as usize];
+    for index in old + 1..=s.commit {
+        let entry = s.log[index as usize - 1];
+        let earlier = state
+            .committed
+            .iter()
+            .find(|c| c.index == index && c.entry == entry)
+            .copied();
+        match earlier {
+            Some(c) if c.term <= term => {}
+            Some(c) => {
+                state.committed.remove(&c);
+                state.committed.insert(Committed { index, entry, term });
+            }
+            None => {
+                state.committed.insert(Committed { index, entry, term });
+            }
+        }
+    }
+}
+
+/// Whether some server that was leader in `before` and still is, in the same term, in `after`
+/// no longer has its earlier log as a prefix.
+fn leader_log_rewritten(before: &State, after: &State) -> bool {
+    before.servers.iter().zip(&after.servers).any(|(b, a)| {
+        b.is_leader() && a.is_leader() && b.term == a.term && !a.log.starts_with(&b.log)
+    })
+}
+
+impl Model for RaftModel {
+    type State = State;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<State> {
+        vec![State {
+            servers: vec![Server::new(); self.bounds.servers],
+            network: BTreeSet::new(),
+            crashes: 0,
+            elections: BTreeSet::new(),
+            committed: BTreeSet::new(),
+            append_only_violated: false,
+        }]
+    }
+
+    fn actions(&self, state: &State, actions: &mut Vec<Action>) {
+        let b = &self.bounds;
+        for (id, s) in self.ids().zip(&state.servers) {
+            if s.is_leader() {
+                if s.log.len() < b.max_log_len {
+                    actions.extend(
+                        (1..=b.values).map(|value| Action::ClientRequest { leader: id, value }),
+                    );
+                }
+                actions.extend((0..=s.log.len() as u8).map(|prev_index| Action::Replicate {
+                    leader: id,
+                    prev_index,
+                }));
+            } else if s.term < b.max_term {
+                actions.push(Action::Timeout(id));
+            }
+            if state.crashes < b.max_crashes {
+                actions.push(Action::Crash(id));
+            }
+        }
+        for msg in &state.network {
+            for to in self.receivers(msg) {
+                actions.push(Action::Deliver {
+                    to,
+                    msg: msg.clone(),
+                });
+            }
+        }
+    }
+
+    fn next_state(&self, last: &State, action: Action) -> Option<State> {
+        let mut next = last.clone();
+        self.apply(&mut next, &action);
+        if let Action::Crash(id) = action {
+            // A restart that loses nothing only spends the crash budget.
+            if next.servers[id as usize] == last.servers[id as usize] {
+                return None;
+            }
+        }
+        next.network.retain(|m| self.is_live(&next.servers, m));
+        if leader_log_rewritten(last, &next) {
+            next.append_only_violated = true;
+        }
+        (next != *last).then_some(next)
+    }
+
+    fn within_boundary(&self, state: &State) -> bool {
+        state.network.len() <= self.bounds.max_messages
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        vec![
+            Property::always(ELECTION_SAFETY, |_, s| election_safety(s)),
+            Property::always(LEADER_APPEND_ONLY, |_, s: &State| !s.append_only_violated),
+            Property::always(LOG_MATCHING, |_, s| log_matching(s)),
+            Property::always(LEADER_COMPLETENESS, |_, s| leader_completeness(s)),
+            Property::always(STATE_MACHINE_SAFETY, |_, s| state_machine_safety(s)),
+            Property::sometimes(VALUE_COMMITTED, |_, s: &State| !s.committed.is_empty()),
+        ]
+    }
+}
+
+/// §5.2: at most one leader is ever elected in a term.
+fn election_safety(state: &State) -> bool {
+    let terms: BTreeSet<Term> = state.elections.iter().map(|&(t, _)| t).collect();
+    terms.len() == state.elections.len()
+}
+
+/// §5.3: if two logs hold an entry with the same index and term, they are identical up to it.
+fn log_matching(state: &State) -> bool {
+    let logs: Vec<&[Entry]> = state.servers.iter().map(|s| s.log.as_slice()).collect();
+    logs.iter().enumerate().all(|(i, a)| {
+        logs[i + 1..].iter().all(|b| {
+            (0..a.len().min(b.len()))
+                .filter(|&k| a[k].term == b[k].term)
+                .all(|k| a[..=k] == b[..=k])
+        })
+    })
+}
+
+/// §5.4: an entry committed in term `t` is in the log of every leader of a term after `t`.
+fn leader_completeness(state: &State) -> bool {
+    state.committed.iter().all(|c| {
+        state
+            .servers
+            .iter()
+            .filter(|s| s.is_leader() && s.term > c.term)
+            .all(|s| s.log.get(c.index as usize - 1) == Some(&c.entry))
+    })
+}
+
+/// §5.4.3: no two servers ever commit different entries at the same index.
+fn state_machine_safety(state: &State) -> bool {
+    let mut by_index: BTreeMap<u8, Entry> = BTreeMap::new();
+    state
+        .committed
+        .iter()
+        .all(|c| *by_index.entry(c.index).or_insert(c.entry) == c.entry)
+}
+
+/// The outcome of a model-checking run.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// Distinct states visited.
+    pub unique_states: usize,
+    /// States generated, repeats included.
+    pub total_states: usize,
+    /// Longest path explored.
+    pub max_depth: usize,
+    /// Wall-clock checking time.
+    pub elapsed: Duration,
+    /// Property name → the actions of the first path found that violates it (`always`) or
+    /// satisfies it (`sometimes`).
+    pub discoveries: BTreeMap<&'static str, Vec<Action>>,
+}
+
+impl Report {
+    /// The `always` properties that have a counterexample.
+    pub fn violated(&self) -> Vec<&'static str> {
+        let model = RaftModel::new(Bounds::default());
+        model
+            .properties()
+            .into_iter()
+            .filter(|p| {
+                p.expectation.discovery_is_failure() && self.discoveries.contains_key(p.name)
+            })
+            .map(|p| p.name)
+            .collect()
+    }
+}
+
+/// Runs breadth-first search over `model`. The correct protocol is explored exhaustively; with a
+/// planted bug, the search stops at the first counterexample.
+pub fn run(model: RaftModel) -> (impl Checker<RaftModel>, Duration) {
+    let threads = model.bounds.threads;
+    let finish = if model.bug.is_some() {
+        HasDiscoveries::AnyFailures
+    } else {
+        HasDiscoveries::All
+    };
+    let start = Instant::now();
+    let checker = model
+        .checker()
+        .threads(threads)
+        .finish_when(finish)
+        .spawn_bfs()
+        .join();
+    (checker, start.elapsed())
+}
+
+/// Model-checks the protocol (with `bug` planted, if any) under `bounds`.
+pub fn check(bounds: Bounds, bug: Option<PlantedBug>) -> Report {
+    let (checker, elapsed) = run(RaftModel { bounds, bug });
+    Report {
+        unique_states: checker.unique_state_count(),
+        total_states: checker.state_count(),
+        max_depth: checker.max_depth(),
+        elapsed,
+        discoveries: checker
+            .discoveries()
+            .into_iter()
+            .map(|(name, path)| (name, path.into_actions()))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str, default: usize) -> usize {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
+    #[test]
+    #[ignore]
+    fn explore() {
+        let bounds = Bounds {
+            servers: env("S", 3),
+            max_term: env("T", 3) as u8,
+            max_log_len: env("L", 2),
+            values: env("V", 1) as u8,
+            max_crashes: env("C", 1) as u8,
+            max_messages: env("M", 100),
+            threads: env("TH", 1),
+        };
+        let bug = match env("BUG", 0) {
+            1 => Some(PlantedBug::VotedForNotPersisted),
+            2 => Some(PlantedBug::CommitEarlierTermByCounting),
+            _ => None,
+        };
+        let r = check(bounds.clone(), bug);
+        println!(
+            "{bounds:?} {bug:?}: unique={} total={} depth={} {:?} violated={:?} found={:?}",
+            r.unique_states,
+            r.total_states,
+            r.max_depth,
+            r.elapsed,
+            r.violated(),
+            r.discoveries.keys().collect::<Vec<_>>()
+        );
+    }
+}
