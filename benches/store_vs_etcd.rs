@@ -444,8 +444,8 @@ mod bench {
     /// What each closed-loop client does.
     #[derive(Debug, Clone, Copy)]
     enum Op {
-        /// Puts to distinct keys under a prefix named by `tag`.
-        Put { tag: &'static str },
+        /// Puts to distinct keys under a prefix named by `run` (the number of clients).
+        Put { run: usize },
         /// Gets of the first `keys` sequential keys.
         Get { keys: usize },
     }
@@ -475,10 +475,10 @@ mod bench {
                 break;
             }
             let result = match op {
-                Op::Put { tag } => {
+                Op::Put { run } => {
                     put(
                         &mut kv,
-                        format!("bench/{tag}/{id}/{i}").into_bytes(),
+                        format!("bench/put{run}/{id}/{i}").into_bytes(),
                         &value,
                     )
                     .await
@@ -591,13 +591,8 @@ mod bench {
         }
     }
 
-    fn put_tag(clients: usize) -> &'static str {
-        match clients {
-            1 => "put1",
-            16 => "put16",
-            64 => "put64",
-            _ => "put",
-        }
+    fn plural(n: usize, word: &str) -> String {
+        format!("{n} {word}{}", if n == 1 { "" } else { "s" })
     }
 
     /// Starts `sys` with `size` members, runs every workload against the leader, stops it.
@@ -609,64 +604,51 @@ mod bench {
     ) -> Result<RunResult, String> {
         let mut cluster = Cluster::start(sys, size, ports)?;
         let leader = cluster.wait_ready().await?;
-        let value: Arc<Vec<u8>> =
-            Arc::new((0..VALUE_BYTES).map(|i| b'a' + (i % 26) as u8).collect());
         let mut channels = Vec::new();
         for _ in 0..MAX_CHANNELS {
             channels.push(connect(&leader).await?);
         }
-        let tag = format!(
-            "[{}, {size} member{}]",
-            sys.label(),
-            if size == 1 { "" } else { "s" }
-        );
-        let mut out = RunResult::default();
+        let tag = format!("[{}, {}]", sys.label(), plural(size, "member"));
+        let out = run_workloads(&channels, s, &tag).await;
+        cluster.check_alive()?;
+        Ok(out)
+    }
 
+    /// The workloads, in order, over `channels` to one member.
+    async fn run_workloads(channels: &[Channel], s: Settings, tag: &str) -> RunResult {
+        let value: Arc<Vec<u8>> =
+            Arc::new((0..VALUE_BYTES).map(|i| b'a' + (i % 26) as u8).collect());
+        let mut out = RunResult::default();
         let mut seq = sequential_puts(channels[0].clone(), s.seq_puts, &value).await;
         eprintln!(
             "{tag} sequential put: p50 {:.2} ms, p99 {:.2} ms",
             seq.percentile_ms(0.5),
             seq.percentile_ms(0.99)
         );
-        out.latency(
-            &format!("put, 1 client × {} sequential", s.seq_puts),
-            &mut seq,
-            true,
-        );
+        let name = format!("put, 1 client × {} sequential", s.seq_puts);
+        out.latency(&name, &mut seq, true);
 
         for clients in PUT_CLIENTS {
-            let chans = &channels[..clients.min(MAX_CHANNELS)];
-            let op = Op::Put {
-                tag: put_tag(clients),
-            };
+            let chans = &channels[..clients.min(channels.len())];
+            let op = Op::Put { run: clients };
             let (ops, mut samples) = closed_loop(chans, clients, op, s, &value).await;
             eprintln!(
                 "{tag} put ×{clients}: {ops:.0} ops/s, p99 {:.2} ms",
                 samples.percentile_ms(0.99)
             );
-            out.throughput(
-                &format!(
-                    "put, {clients} client{}",
-                    if clients == 1 { "" } else { "s" }
-                ),
-                ops,
-                &mut samples,
-            );
+            let name = format!("put, {}", plural(clients, "client"));
+            out.throughput(&name, ops, &mut samples);
         }
 
         let op = Op::Get { keys: s.seq_puts };
-        let (ops, mut samples) = closed_loop(&channels, RANGE_CLIENTS, op, s, &value).await;
+        let (ops, mut samples) = closed_loop(channels, RANGE_CLIENTS, op, s, &value).await;
         eprintln!(
             "{tag} get ×{RANGE_CLIENTS}: {ops:.0} ops/s, p99 {:.2} ms",
             samples.percentile_ms(0.99)
         );
-        out.throughput(
-            &format!("linearizable get, {RANGE_CLIENTS} clients"),
-            ops,
-            &mut samples,
-        );
-        cluster.check_alive()?;
-        Ok(out)
+        let name = format!("linearizable get, {RANGE_CLIENTS} clients");
+        out.throughput(&name, ops, &mut samples);
+        out
     }
 
     // -----------------------------------------------------------------------------------------

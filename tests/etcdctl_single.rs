@@ -530,7 +530,7 @@ fn compaction_and_compacted_revisions() {
     );
 
     // A watch from before the compaction is canceled by the server.
-    let mut w = Watcher::start(&m.endpoint(), &["c", &format!("--rev={r1}")]);
+    let w = Watcher::start(&m.endpoint(), &["c", &format!("--rev={r1}")]);
     let (status, out, err) = w.wait_exit(15);
     assert!(!status.success(), "watch should fail: {out}");
     assert!(

@@ -25,8 +25,8 @@ use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use rkube::platform::disk::{Disk, SimDisk};
 use rkube::store::wal::{
-    decode_segment, encode_record, encode_segment_header, segment_file_name, Record, ScanStop,
-    Wal, WalError,
+    decode_segment, encode_record, encode_segment_header, segment_file_name, Record, ScanStop, Wal,
+    WalError,
 };
 
 const DIR: &str = "wal";
@@ -61,7 +61,11 @@ fn check_raw(bytes: &[u8]) {
                 assert_ne!(r.kind, 0, "a record with the header kind decoded");
                 encode_record(r, &mut framed).expect("decoded records re-encode");
             }
-            assert_eq!(framed, &bytes[..valid], "records are exactly bytes[..valid_len]");
+            assert_eq!(
+                framed,
+                &bytes[..valid],
+                "records are exactly bytes[..valid_len]"
+            );
             let again = decode_segment(&bytes[..valid]);
             assert_eq!(again.records, scan.records);
             assert_eq!(again.stop, ScanStop::End);
@@ -109,7 +113,10 @@ fn check_open(segments: &[(u64, &[u8])]) -> Option<Vec<Record>> {
     }
     match (opened, &want) {
         (Ok((mut wal, got)), Some(want)) => {
-            assert_eq!(&got, want, "open returned other records than decode_segment");
+            assert_eq!(
+                &got, want,
+                "open returned other records than decode_segment"
+            );
             assert_eq!(wal.current_segment(), last_seq);
             assert_eq!(
                 disk.len(&seg_path(last_seq)).expect("len"),
@@ -124,7 +131,9 @@ fn check_open(segments: &[(u64, &[u8])]) -> Option<Vec<Record>> {
             // Appending continues the log; a reopen sees old and new records. The segment
             // sequence space can run out (u64::MAX), which must be an error, not a panic.
             let extra = Record::new(7, b"after-open".to_vec());
-            let appended = wal.append(std::slice::from_ref(&extra)).and_then(|()| wal.sync());
+            let appended = wal
+                .append(std::slice::from_ref(&extra))
+                .and_then(|()| wal.sync());
             drop(wal);
             let (_, again) = Wal::open(disk.clone(), DIR).expect("reopen");
             let mut want = want.clone();

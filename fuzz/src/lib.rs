@@ -20,6 +20,13 @@ use tokio::sync::mpsc;
 /// `key = "\0"`, `range_end = "\0"`: every key (keys are never empty).
 pub const ALL: &[u8] = b"\0";
 
+/// With `RKUBE_FUZZ_TRACE` set, every request and its outcome goes to stderr (for reading a
+/// crash artifact, or checking what a corpus reaches).
+fn tracing() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("RKUBE_FUZZ_TRACE").is_some())
+}
+
 /// One request as it reaches the store: an etcd protobuf message, or a harness action.
 #[derive(Clone, Debug)]
 pub enum PbOp {
@@ -131,21 +138,26 @@ impl Harness {
         let result: Result<Vec<m::Event>, String> = match op {
             PbOp::Put(p) => match convert::put_from_pb(p) {
                 Err(e) => Err(e.to_string()),
-                Ok(req) => self.mvcc.put(&req).map_err(|e| e.to_string()).map(|(resp, ev)| {
-                    check_put(before, &req, &resp, &ev);
-                    ev
-                }),
+                Ok(req) => self
+                    .mvcc
+                    .put(&req)
+                    .map_err(|e| e.to_string())
+                    .map(|(resp, ev)| {
+                        check_put(before, &req, &resp, &ev);
+                        ev
+                    }),
             },
             PbOp::DeleteRange(d) => match convert::delete_from_pb(d) {
                 Err(e) => Err(e.to_string()),
-                Ok(req) => self
-                    .mvcc
-                    .delete_range(&req)
-                    .map_err(|e| e.to_string())
-                    .map(|(resp, ev)| {
-                        check_delete(before, &req, &resp, &ev);
-                        ev
-                    }),
+                Ok(req) => {
+                    self.mvcc
+                        .delete_range(&req)
+                        .map_err(|e| e.to_string())
+                        .map(|(resp, ev)| {
+                            check_delete(before, &req, &resp, &ev);
+                            ev
+                        })
+                }
             },
             PbOp::Txn(t) => match convert::txn_from_pb(t) {
                 Err(e) => Err(e.to_string()),
@@ -195,6 +207,22 @@ impl Harness {
             PbOp::Member(_) | PbOp::Alarm(_) => Err("no mvcc part".into()),
             PbOp::Range(_) | PbOp::Snapshot => unreachable!("handled by run"),
         };
+        if tracing() {
+            let kind = match op {
+                PbOp::Put(_) => "put",
+                PbOp::DeleteRange(_) => "delete",
+                PbOp::Txn(_) => "txn",
+                PbOp::Compaction(_) => "compact",
+                PbOp::LeaseGrant(_) => "grant",
+                PbOp::LeaseRevoke(_) => "revoke",
+                _ => "other",
+            };
+            match &result {
+                Ok(ev) => eprintln!("fuzz-trace: {kind} ok events={} rev={}", ev.len(), rev0),
+                Err(e) => eprintln!("fuzz-trace: {kind} err {e}"),
+            }
+            eprintln!("fuzz-trace-op: {op:?}");
+        }
         match result {
             Ok(events) => Some(events),
             Err(_) => {
@@ -280,7 +308,10 @@ impl Harness {
             .mvcc
             .events_between(rev, rev, ALL, ALL)
             .expect("replay of the newest revision");
-        assert_eq!(replay, events, "watch replay differs from the write's events");
+        assert_eq!(
+            replay, events,
+            "watch replay differs from the write's events"
+        );
     }
 
     /// The watcher got exactly `events` (in one response), or nothing if none.
@@ -313,6 +344,12 @@ impl Harness {
         let cur = self.mvcc.current_revision();
         let compact = self.mvcc.compact_revision();
         let res = self.mvcc.range(&req);
+        if tracing() {
+            match &res {
+                Ok(r) => eprintln!("fuzz-trace: range ok kvs={} count={}", r.kvs.len(), r.count),
+                Err(e) => eprintln!("fuzz-trace: range err {e}"),
+            }
+        }
         let resp = match res {
             Ok(resp) => resp,
             Err(MvccError::FutureRevision) => {
@@ -389,7 +426,10 @@ impl Harness {
         let bytes = self.mvcc.to_snapshot_bytes();
         let restored = Mvcc::from_snapshot_bytes(&bytes)
             .unwrap_or_else(|e| panic!("a reachable state does not restore: {e}"));
-        assert!(restored == self.mvcc, "snapshot round trip changed the store");
+        assert!(
+            restored == self.mvcc,
+            "snapshot round trip changed the store"
+        );
         assert_eq!(restored.hash(), self.mvcc.hash());
         let state = apply::encode_state(&self.st);
         let backup = backup::encode_backup(&state);
@@ -471,7 +511,9 @@ impl Harness {
             );
             assert_eq!(mvcc.events(compact, ALL, ALL), Err(MvccError::Compacted));
         }
-        let events = mvcc.events(compact + 1, ALL, ALL).expect("retained history");
+        let events = mvcc
+            .events(compact + 1, ALL, ALL)
+            .expect("retained history");
         assert!(events
             .windows(2)
             .all(|w| w[0].kv.mod_revision <= w[1].kv.mod_revision));
@@ -551,8 +593,12 @@ fn check_delete(
 /// prefixes, and keys at the top of the byte range (where prefix ends wrap to `"\0"`).
 pub const KEYS: [&[u8]; 8] = [b"", b"\0", b"a", b"a\0", b"ab", b"b", b"\xff", b"\xff\xff"];
 
+/// Mostly the non-empty keys; the empty key (always an error) once in 32.
 fn key(i: u8) -> Vec<u8> {
-    KEYS[usize::from(i) % KEYS.len()].to_vec()
+    if i % 32 == 31 {
+        return KEYS[0].to_vec();
+    }
+    KEYS[1 + usize::from(i) % (KEYS.len() - 1)].to_vec()
 }
 
 #[derive(Arbitrary, Clone, Debug)]
@@ -687,14 +733,14 @@ pub enum Operand {
 pub struct CompareSpec {
     pub key: u8,
     pub end: End,
-    /// `% 5`: the four results and one unknown value.
+    /// `% 4` picks a result; 255 is an unknown one (a malformed compare).
     pub result: u8,
     pub operand: Operand,
     /// Use another target than the operand's (a malformed compare) when 255.
     pub mismatch: u8,
 }
 
-#[derive(Arbitrary, Clone, Debug)]
+#[derive(Clone, Debug)]
 pub enum TxnOpSpec {
     Range(RangeSpec),
     Put(PutSpec),
@@ -704,26 +750,103 @@ pub enum TxnOpSpec {
     Empty,
 }
 
-#[derive(Arbitrary, Clone, Debug)]
+#[derive(Clone, Debug)]
 pub struct TxnSpec {
     pub compare: Vec<CompareSpec>,
     pub success: Vec<TxnOpSpec>,
     pub failure: Vec<TxnOpSpec>,
 }
 
+impl<'a> Arbitrary<'a> for TxnSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        // Explicit small counts (one byte each) rather than `Vec`'s continuation bytes, so
+        // both branches usually hold ops.
+        fn some<'a, T: Arbitrary<'a>>(
+            u: &mut Unstructured<'a>,
+            max: u8,
+        ) -> arbitrary::Result<Vec<T>> {
+            (0..u.int_in_range(0..=max)?)
+                .map(|_| u.arbitrary())
+                .collect()
+        }
+        Ok(TxnSpec {
+            compare: some(u, 3)?,
+            success: some(u, 4)?,
+            failure: some(u, 3)?,
+        })
+    }
+}
+
+impl<'a> Arbitrary<'a> for TxnOpSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        // One byte picks the kind, weighted towards writes so that txns write often.
+        Ok(match u.int_in_range(0..=99u8)? {
+            0..=39 => TxnOpSpec::Put(u.arbitrary()?),
+            40..=64 => TxnOpSpec::Delete(u.arbitrary()?),
+            65..=84 => TxnOpSpec::Range(u.arbitrary()?),
+            85..=97 => TxnOpSpec::Txn(u.arbitrary()?),
+            _ => TxnOpSpec::Empty,
+        })
+    }
+}
+
+/// A lease TTL: usually small (including zero and negative ones), sometimes anything.
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub enum Ttl {
+    Small(i16),
+    Raw(i64),
+}
+
+impl Ttl {
+    fn secs(self) -> i64 {
+        match self {
+            Ttl::Small(t) => i64::from(t),
+            Ttl::Raw(t) => t,
+        }
+    }
+}
+
 /// One structured step.
-#[derive(Arbitrary, Clone, Debug)]
+#[derive(Clone, Debug)]
 pub enum Op {
     Put(PutSpec),
     Delete(DeleteSpec),
     Range(RangeSpec),
     Txn(TxnSpec),
     Compact(Rev),
-    LeaseGrant { id: LeaseSel, ttl: i64 },
+    LeaseGrant { id: LeaseSel, ttl: Ttl },
     LeaseRevoke(LeaseSel),
     Member { id: u8, name: u8 },
     Alarm { action: u8, member: u8, alarm: u8 },
     Snapshot,
+}
+
+impl<'a> Arbitrary<'a> for Op {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        // One byte picks the kind, weighted towards the requests that change the store.
+        Ok(match u.int_in_range(0..=99u8)? {
+            0..=27 => Op::Put(u.arbitrary()?),
+            28..=37 => Op::Delete(u.arbitrary()?),
+            38..=47 => Op::Range(u.arbitrary()?),
+            48..=72 => Op::Txn(u.arbitrary()?),
+            73..=79 => Op::Compact(u.arbitrary()?),
+            80..=86 => Op::LeaseGrant {
+                id: u.arbitrary()?,
+                ttl: u.arbitrary()?,
+            },
+            87..=91 => Op::LeaseRevoke(u.arbitrary()?),
+            92..=93 => Op::Member {
+                id: u.arbitrary()?,
+                name: u.arbitrary()?,
+            },
+            94..=95 => Op::Alarm {
+                action: u.arbitrary()?,
+                member: u.arbitrary()?,
+                alarm: u.arbitrary()?,
+            },
+            _ => Op::Snapshot,
+        })
+    }
 }
 
 impl PutSpec {
@@ -795,7 +918,11 @@ impl CompareSpec {
             target as i32
         };
         pb::Compare {
-            result: i32::from(self.result % 5),
+            result: if self.result == u8::MAX {
+                4
+            } else {
+                i32::from(self.result % 4)
+            },
             target,
             range_end: self.end.bytes(&key),
             key,
@@ -842,7 +969,7 @@ impl Op {
                 physical: false,
             }),
             Op::LeaseGrant { id, ttl } => PbOp::LeaseGrant(pb::LeaseGrantRequest {
-                ttl: *ttl,
+                ttl: ttl.secs(),
                 id: id.id(),
             }),
             Op::LeaseRevoke(id) => PbOp::LeaseRevoke(pb::LeaseRevokeRequest { id: id.id() }),
@@ -868,15 +995,98 @@ impl Op {
 
 /// Runs structured steps drawn from `u` until it runs dry or `max_ops` ran; returns the
 /// harness for more checks.
+///
+/// With `RKUBE_FUZZ_SEEDS_DIR` set, also writes seeds for the byte-level targets under that
+/// directory: the requests in `etcd_request`'s format to `etcd_request/`, and the final
+/// state's snapshot and backup to `snapshot_decode/` (`.ci/fuzz` does this from the
+/// `mvcc_ops` corpus, so no binary seeds are kept in the repository).
 pub fn run_ops(u: &mut Unstructured<'_>, max_ops: usize) -> Harness {
     let mut h = Harness::new();
+    let seeds = std::env::var_os("RKUBE_FUZZ_SEEDS_DIR").map(std::path::PathBuf::from);
+    let mut ops = Vec::new();
     for _ in 0..max_ops {
         let Ok(op) = Op::arbitrary(u) else { break };
         let op = op.to_pb(h.mvcc());
         h.run(&op);
+        if seeds.is_some() {
+            ops.push(op);
+        }
         if u.is_empty() {
             break;
         }
     }
+    if let Some(dir) = seeds {
+        write_seed(&dir.join("etcd_request"), &encode_requests(&ops));
+        write_seed(&dir.join("snapshot_decode"), &h.mvcc().to_snapshot_bytes());
+        let backup = backup::encode_backup(&apply::encode_state(&h.st));
+        write_seed(&dir.join("snapshot_decode"), &backup);
+    }
     h
+}
+
+fn write_seed(dir: &std::path::Path, bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    std::fs::create_dir_all(dir).expect("create seed dir");
+    let name = format!("seed-{:08x}-{}", crc32fast::hash(bytes), bytes.len());
+    std::fs::write(dir.join(name), bytes).expect("write seed");
+}
+
+/// `etcd_request`'s input format: repeated `[tag][len][len bytes of protobuf]`.
+pub fn decode_requests(data: &[u8], max_ops: usize) -> Vec<PbOp> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while out.len() < max_ops {
+        let [tag, len, tail @ ..] = rest else { break };
+        let (chunk, tail) = tail.split_at(usize::from(*len).min(tail.len()));
+        rest = tail;
+        if let Some(op) = decode_request(*tag, chunk) {
+            out.push(op);
+        }
+    }
+    out
+}
+
+fn decode_request(tag: u8, chunk: &[u8]) -> Option<PbOp> {
+    use prost::Message as _;
+    Some(match tag % 10 {
+        0 => PbOp::Put(pb::PutRequest::decode(chunk).ok()?),
+        1 => PbOp::DeleteRange(pb::DeleteRangeRequest::decode(chunk).ok()?),
+        2 => PbOp::Txn(pb::TxnRequest::decode(chunk).ok()?),
+        3 => PbOp::Range(pb::RangeRequest::decode(chunk).ok()?),
+        4 => PbOp::Compaction(pb::CompactionRequest::decode(chunk).ok()?),
+        5 => PbOp::LeaseGrant(pb::LeaseGrantRequest::decode(chunk).ok()?),
+        6 => PbOp::LeaseRevoke(pb::LeaseRevokeRequest::decode(chunk).ok()?),
+        7 => PbOp::Member(MemberAttributes::decode(chunk).ok()?),
+        8 => PbOp::Alarm(pb::AlarmRequest::decode(chunk).ok()?),
+        _ => PbOp::Snapshot,
+    })
+}
+
+/// The inverse of [`decode_requests`]; requests whose encoding exceeds 255 bytes are left out.
+pub fn encode_requests(ops: &[PbOp]) -> Vec<u8> {
+    use prost::Message as _;
+    let mut out = Vec::new();
+    for op in ops {
+        let (tag, chunk) = match op {
+            PbOp::Put(m) => (0, m.encode_to_vec()),
+            PbOp::DeleteRange(m) => (1, m.encode_to_vec()),
+            PbOp::Txn(m) => (2, m.encode_to_vec()),
+            PbOp::Range(m) => (3, m.encode_to_vec()),
+            PbOp::Compaction(m) => (4, m.encode_to_vec()),
+            PbOp::LeaseGrant(m) => (5, m.encode_to_vec()),
+            PbOp::LeaseRevoke(m) => (6, m.encode_to_vec()),
+            PbOp::Member(m) => (7, m.encode_to_vec()),
+            PbOp::Alarm(m) => (8, m.encode_to_vec()),
+            PbOp::Snapshot => (9, Vec::new()),
+        };
+        let Ok(len) = u8::try_from(chunk.len()) else {
+            continue;
+        };
+        out.push(tag);
+        out.push(len);
+        out.extend_from_slice(&chunk);
+    }
+    out
 }

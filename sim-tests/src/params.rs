@@ -76,6 +76,14 @@ impl Fault {
     }
 }
 
+/// A strong 64-bit mix, so neighbouring seeds give unrelated parameters.
+pub fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
 /// One run's parameters.
 #[derive(Debug, Clone)]
 pub struct Params {
@@ -118,7 +126,7 @@ pub const PARAM_NAMES: [&str; 11] = [
 impl Params {
     /// Draws a run's parameters from `seed`, allowing only `faults` (the scenario's set).
     pub fn from_seed(seed: u64, faults: &[Fault]) -> Params {
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(seed ^ 0x5eed_5eed_5eed_5eed);
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(splitmix64(seed ^ 0x5eed_5eed_5eed_5eed));
         let members = [3, 3, 3, 5, 1][rng.random_range(0..5)];
         let mut chosen: Vec<Fault> = faults
             .iter()

@@ -119,6 +119,9 @@ pub struct Bounds {
     pub max_crashes: u8,
     /// States with more distinct messages in flight than this are not explored.
     pub max_messages: usize,
+    /// Relabel servers into a canonical order after each step (symmetry reduction). Turn it off
+    /// to read counterexamples whose server ids stay fixed from step to step.
+    pub symmetry: bool,
     /// Checker threads.
     pub threads: usize,
 }
@@ -132,6 +135,7 @@ impl Default for Bounds {
             values: 1,
             max_crashes: 1,
             max_messages: 8,
+            symmetry: true,
             threads: 1,
         }
     }
@@ -146,8 +150,13 @@ pub enum PlantedBug {
     CommitEarlierTermByCounting,
 }
 
+/// Most servers [`Bounds::servers`] may ask for (states are fixed-size, for speed).
+pub const MAX_SERVERS: usize = 5;
+/// Longest log [`Bounds::max_log_len`] may ask for.
+pub const MAX_LOG_LEN: usize = 4;
+
 /// A log entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Entry {
     /// Term of the leader that appended it.
     pub term: Term,
@@ -155,8 +164,43 @@ pub struct Entry {
     pub value: Value,
 }
 
+/// A log of at most [`MAX_LOG_LEN`] entries, stored inline; it derefs to the slice of entries.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Log {
+    len: u8,
+    slots: [Entry; MAX_LOG_LEN],
+}
+
+impl Log {
+    fn push(&mut self, entry: Entry) {
+        self.slots[self.len as usize] = entry;
+        self.len += 1;
+    }
+
+    fn truncate(&mut self, len: usize) {
+        if len < self.len as usize {
+            self.slots[len..].fill(Entry::default());
+            self.len = len as u8;
+        }
+    }
+}
+
+impl std::ops::Deref for Log {
+    type Target = [Entry];
+
+    fn deref(&self) -> &[Entry] {
+        &self.slots[..self.len as usize]
+    }
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 /// A server's volatile role.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
     /// Follower.
     Follower,
@@ -168,19 +212,19 @@ pub enum Role {
     /// Leader, with the highest log index known to be replicated on each server.
     Leader {
         /// Indexed by server; the leader's own slot is unused (its log length counts).
-        match_index: Vec<u8>,
+        match_index: [u8; MAX_SERVERS],
     },
 }
 
 /// One server.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Server {
     /// Durable.
     pub term: Term,
     /// Durable.
     pub voted_for: Option<ServerId>,
     /// Durable. Index `i` (1-based in Raft) is `log[i - 1]`.
-    pub log: Vec<Entry>,
+    pub log: Log,
     /// Volatile.
     pub role: Role,
     /// Volatile: number of log entries known committed.
@@ -192,7 +236,7 @@ impl Server {
         Server {
             term: 0,
             voted_for: None,
-            log: Vec::new(),
+            log: Log::default(),
             role: Role::Follower,
             commit: 0,
         }
@@ -214,38 +258,34 @@ impl Server {
     }
 }
 
-/// A message. Requests are broadcast (any other server may receive them); replies are addressed.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Msg {
-    /// RequestVote from a candidate.
-    RequestVote {
-        term: Term,
-        candidate: ServerId,
-        last_index: u8,
-        last_term: Term,
-    },
-    /// A granted vote.
-    Vote {
-        term: Term,
-        from: ServerId,
-        to: ServerId,
-    },
-    /// AppendEntries from a leader.
-    Append {
-        term: Term,
-        leader: ServerId,
-        prev_index: u8,
-        prev_term: Term,
-        entries: Vec<Entry>,
-        commit: u8,
-    },
-    /// A successful AppendEntries reply: `from` stores the leader's log up to `match_index`.
-    AppendOk {
-        term: Term,
-        from: ServerId,
-        to: ServerId,
-        match_index: u8,
-    },
+/// RequestVote, broadcast by a candidate: any other server may receive it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestVote {
+    /// The candidate's term.
+    pub term: Term,
+    /// The candidate.
+    pub candidate: ServerId,
+    /// `lastLogIndex`.
+    pub last_index: u8,
+    /// `lastLogTerm`.
+    pub last_term: Term,
+}
+
+/// What a leader's AppendEntries messages of one term can carry: any slice of `log` (with the
+/// matching `prevLogIndex`/`prevLogTerm`) and `leaderCommit` up to `commit`. A leader's log and
+/// commit index only grow during its term, so their final values cover every message it sent.
+/// While the leader is in office these are its live log and commit index; when it leaves office
+/// they are frozen here, and its messages stay deliverable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Leadership {
+    /// The leader's term.
+    pub term: Term,
+    /// The leader.
+    pub leader: ServerId,
+    /// Its log when it left office.
+    pub log: Log,
+    /// Its commit index when it left office.
+    pub commit: u8,
 }
 
 /// Ghost record: `entry` at `index` was committed by (or learned from) the leader of `term`.
@@ -265,8 +305,10 @@ pub struct Committed {
 pub struct State {
     /// The servers, indexed by [`ServerId`].
     pub servers: Vec<Server>,
-    /// Messages that may still be delivered (see the module docs).
-    pub network: BTreeSet<Msg>,
+    /// RequestVote messages that may still be delivered.
+    pub requests: BTreeSet<RequestVote>,
+    /// AppendEntries still deliverable from leaders no longer in office.
+    pub retired: BTreeSet<Leadership>,
     /// Crash/restarts so far.
     pub crashes: u8,
     /// Ghost: every `(term, server)` that ever became leader.
@@ -277,17 +319,31 @@ pub struct State {
     pub append_only_violated: bool,
 }
 
+/// One AppendEntries message: the slice `log[prev_index..prev_index + len]` of the leader of
+/// `term`, whose `leaderCommit` is the leader's commit index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AppendEntries {
+    /// The sender's term.
+    pub term: Term,
+    /// The sender.
+    pub leader: ServerId,
+    /// `prevLogIndex`.
+    pub prev_index: u8,
+    /// Number of entries carried.
+    pub len: u8,
+}
+
 /// A step of the model.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
     /// Election timeout: start an election in the next term.
     Timeout(ServerId),
     /// A client request reaches a leader.
     ClientRequest { leader: ServerId, value: Value },
-    /// A leader broadcasts AppendEntries after `prev_index`.
-    Replicate { leader: ServerId, prev_index: u8 },
-    /// The network delivers `msg` to `to`.
-    Deliver { to: ServerId, msg: Msg },
+    /// The network delivers a RequestVote to `to` (and its grant, if any, back).
+    RequestVote { to: ServerId, msg: RequestVote },
+    /// The network delivers an AppendEntries to `to` (and its acknowledgement, if any, back).
+    Append { to: ServerId, msg: AppendEntries },
     /// A server crashes and restarts.
     Crash(ServerId),
 }
@@ -323,44 +379,57 @@ impl RaftModel {
         (0..self.bounds.servers).map(|i| i as ServerId)
     }
 
-    /// The servers that may receive `msg`.
-    fn receivers(&self, msg: &Msg) -> Vec<ServerId> {
-        match *msg {
-            Msg::RequestVote {
-                candidate: from, ..
-            }
-            | Msg::Append { leader: from, .. } => self.ids().filter(|&i| i != from).collect(),
-            Msg::Vote { to, .. } | Msg::AppendOk { to, .. } => vec![to],
-        }
+    /// Whether a server other than `from` could still act on a message of `term`: terms never
+    /// decrease, so once every other server is past `term` the message is dead.
+    fn anyone_at_or_below(&self, servers: &[Server], from: ServerId, term: Term) -> bool {
+        self.ids()
+            .any(|i| i != from && servers[i as usize].term <= term)
     }
 
-    /// Whether delivering `msg` could still change anything, now or later.
-    fn is_live(&self, servers: &[Server], msg: &Msg) -> bool {
-        match *msg {
-            Msg::RequestVote {
-                term,
-                candidate: from,
-                ..
-            }
-            | Msg::Append {
-                term, leader: from, ..
-            } => self
-                .ids()
-                .any(|i| i != from && servers[i as usize].term <= term),
-            Msg::Vote { term, from, to } => {
-                let c = &servers[to as usize];
-                c.term == term
-                    && matches!(c.role, Role::Candidate { votes } if votes & (1 << from) == 0)
-            }
-            Msg::AppendOk {
-                term,
-                from,
-                to,
-                match_index,
-            } => {
-                let l = &servers[to as usize];
-                l.term == term
-                    && matches!(&l.role, Role::Leader { match_index: m } if m[from as usize] < match_index)
+    /// Whether delivering `rv` could still change anything, now or later. A server that already
+    /// voted in the term never votes again (unless the planted bug makes it forget).
+    fn is_live(&self, servers: &[Server], rv: &RequestVote) -> bool {
+        let forgets = self.bug == Some(PlantedBug::VotedForNotPersisted);
+        self.ids().any(|i| {
+            let r = &servers[i as usize];
+            i != rv.candidate
+                && (r.term < rv.term || (r.term == rv.term && (forgets || r.voted_for.is_none())))
+        })
+    }
+
+    /// The log and commit index behind AppendEntries of `(term, leader)`, live or retired.
+    fn source(&self, state: &State, term: Term, leader: ServerId) -> Option<(Log, u8)> {
+        let s = &state.servers[leader as usize];
+        if s.is_leader() && s.term == term {
+            return Some((s.log, s.commit));
+        }
+        state
+            .retired
+            .iter()
+            .find(|l| l.term == term && l.leader == leader)
+            .map(|l| (l.log, l.commit))
+    }
+
+    /// Every AppendEntries that `(term, leader)` could have sent to a server that would not
+    /// ignore it for its stale term.
+    fn append_actions(&self, state: &State, term: Term, leader: ServerId, actions: &mut Vec<Action>) {
+        let Some((log, _)) = self.source(state, term, leader) else {
+            return;
+        };
+        let receivers = self
+            .ids()
+            .filter(|&to| to != leader && state.servers[to as usize].term <= term);
+        for to in receivers {
+            for prev_index in 0..=log.len() as u8 {
+                for len in 0..=log.len() as u8 - prev_index {
+                    let msg = AppendEntries {
+                        term,
+                        leader,
+                        prev_index,
+                        len,
+                    };
+                    actions.push(Action::Append { to, msg });
+                }
             }
         }
     }
@@ -370,13 +439,13 @@ impl RaftModel {
         s.term += 1;
         s.voted_for = Some(id);
         s.role = Role::Candidate { votes: 1 << id };
-        let msg = Msg::RequestVote {
+        let msg = RequestVote {
             term: s.term,
             candidate: id,
             last_index: s.log.len() as u8,
             last_term: s.last_term(),
         };
-        state.network.insert(msg);
+        state.requests.insert(msg);
     }
 
     fn crash(&self, state: &mut State, id: ServerId) {
@@ -389,47 +458,19 @@ impl RaftModel {
         state.crashes += 1;
     }
 
-    fn replicate(&self, state: &mut State, id: ServerId, prev_index: u8) {
-        let s = &state.servers[id as usize];
-        let prev = prev_index as usize;
-        let msg = Msg::Append {
-            term: s.term,
-            leader: id,
-            prev_index,
-            prev_term: if prev == 0 { 0 } else { s.log[prev - 1].term },
-            entries: s.log[prev..].to_vec(),
-            commit: s.commit,
-        };
-        state.network.insert(msg);
-    }
-
-    fn on_request_vote(&self, state: &mut State, to: ServerId, msg: &Msg) {
-        let Msg::RequestVote {
-            term,
-            candidate,
-            last_index,
-            last_term,
-        } = *msg
-        else {
-            return;
-        };
+    fn on_request_vote(&self, state: &mut State, to: ServerId, rv: RequestVote) {
         let r = &mut state.servers[to as usize];
-        if term < r.term {
+        if rv.term < r.term {
             return;
         }
-        if term > r.term {
-            r.step_down(term);
+        if rv.term > r.term {
+            r.step_down(rv.term);
         }
-        let up_to_date = last_term > r.last_term()
-            || (last_term == r.last_term() && last_index as usize >= r.log.len());
-        if up_to_date && r.voted_for.is_none_or(|v| v == candidate) {
-            r.voted_for = Some(candidate);
-            let vote = Msg::Vote {
-                term,
-                from: to,
-                to: candidate,
-            };
-            state.network.insert(vote);
+        let up_to_date = rv.last_term > r.last_term()
+            || (rv.last_term == r.last_term() && rv.last_index as usize >= r.log.len());
+        if up_to_date && r.voted_for.is_none_or(|v| v == rv.candidate) {
+            r.voted_for = Some(rv.candidate);
+            self.on_vote(state, rv.candidate, rv.term, to);
         }
     }
 
@@ -444,7 +485,7 @@ impl RaftModel {
         let votes = votes | (1 << from);
         if self.majority(votes.count_ones() as usize) {
             c.role = Role::Leader {
-                match_index: vec![0; self.bounds.servers],
+                match_index: [0; MAX_SERVERS],
             };
             state.elections.insert((term, to));
         } else {
@@ -454,27 +495,21 @@ impl RaftModel {
 }
 
 impl RaftModel {
-    fn on_append(&self, state: &mut State, to: ServerId, msg: &Msg) {
-        let Msg::Append {
-            term,
-            leader,
-            prev_index,
-            prev_term,
-            ref entries,
-            commit,
-        } = *msg
-        else {
+    fn on_append(&self, state: &mut State, to: ServerId, msg: AppendEntries) {
+        let Some((log, commit)) = self.source(state, msg.term, msg.leader) else {
             return;
         };
+        let prev = msg.prev_index as usize;
+        let prev_term = if prev == 0 { 0 } else { log[prev - 1].term };
+        let entries = &log[prev..prev + msg.len as usize];
         let r = &mut state.servers[to as usize];
-        if term < r.term || (term == r.term && r.is_leader()) {
+        if msg.term < r.term || (msg.term == r.term && r.is_leader()) {
             return;
         }
-        if term > r.term {
-            r.step_down(term);
+        if msg.term > r.term {
+            r.step_down(msg.term);
         }
         r.role = Role::Follower;
-        let prev = prev_index as usize;
         if prev > r.log.len() || (prev > 0 && r.log[prev - 1].term != prev_term) {
             return;
         }
@@ -488,20 +523,14 @@ impl RaftModel {
                 None => r.log.push(*entry),
             }
         }
-        let last_new = prev_index + entries.len() as u8;
+        let last_new = msg.prev_index + msg.len;
         let new_commit = commit.min(last_new);
         if new_commit > r.commit {
             let old = r.commit;
             r.commit = new_commit;
-            record_commits(state, to, old, term);
+            record_commits(state, to, old, msg.term);
         }
-        let ack = Msg::AppendOk {
-            term,
-            from: to,
-            to: leader,
-            match_index: last_new,
-        };
-        state.network.insert(ack);
+        self.on_append_ok(state, msg.leader, msg.term, to, last_new);
     }
 
     fn on_append_ok(&self, state: &mut State, to: ServerId, term: Term, from: ServerId, index: u8) {
@@ -542,31 +571,52 @@ impl RaftModel {
         }
     }
 
-    fn apply(&self, state: &mut State, action: &Action) {
+    fn apply(&self, state: &mut State, action: Action) {
         match action {
-            Action::Timeout(id) => self.timeout(state, *id),
+            Action::Timeout(id) => self.timeout(state, id),
             Action::ClientRequest { leader, value } => {
-                let s = &mut state.servers[*leader as usize];
+                let s = &mut state.servers[leader as usize];
                 let entry = Entry {
                     term: s.term,
-                    value: *value,
+                    value,
                 };
                 s.log.push(entry);
             }
-            Action::Replicate { leader, prev_index } => self.replicate(state, *leader, *prev_index),
-            Action::Crash(id) => self.crash(state, *id),
-            Action::Deliver { to, msg } => match *msg {
-                Msg::RequestVote { .. } => self.on_request_vote(state, *to, msg),
-                Msg::Vote { term, from, .. } => self.on_vote(state, *to, term, from),
-                Msg::Append { .. } => self.on_append(state, *to, msg),
-                Msg::AppendOk {
-                    term,
-                    from,
-                    match_index,
-                    ..
-                } => self.on_append_ok(state, *to, term, from, match_index),
-            },
+            Action::Crash(id) => self.crash(state, id),
+            Action::RequestVote { to, msg } => self.on_request_vote(state, to, msg),
+            Action::Append { to, msg } => self.on_append(state, to, msg),
         }
+    }
+
+    /// Freezes the AppendEntries of leaders that left office in the step `last` → `next`, and
+    /// drops messages and leaderships that can no longer affect anything.
+    fn settle(&self, last: &State, next: &mut State) {
+        for (id, (was, now)) in self.ids().zip(last.servers.iter().zip(&next.servers)) {
+            if was.is_leader() && !(now.is_leader() && now.term == was.term) {
+                next.retired.insert(Leadership {
+                    term: was.term,
+                    leader: id,
+                    log: was.log,
+                    commit: was.commit,
+                });
+            }
+        }
+        // An election record matters while a rival could still win that term. It is dropped one
+        // step late (only if it was already dead in `last`), so the state in which a second leader
+        // is elected still holds the first one's record.
+        next.elections.retain(|&(term, leader)| {
+            !last.elections.contains(&(term, leader))
+                || self.ids().any(|i| {
+                    let r = &last.servers[i as usize];
+                    i != leader
+                        && (r.term < term
+                            || (r.term == term && matches!(r.role, Role::Candidate { .. })))
+                })
+        });
+        let servers = &next.servers;
+        next.requests.retain(|rv| self.is_live(servers, rv));
+        next.retired
+            .retain(|l| self.anyone_at_or_below(servers, l.leader, l.term));
     }
 }
 
@@ -609,7 +659,8 @@ impl Model for RaftModel {
     fn init_states(&self) -> Vec<State> {
         vec![State {
             servers: vec![Server::new(); self.bounds.servers],
-            network: BTreeSet::new(),
+            requests: BTreeSet::new(),
+            retired: BTreeSet::new(),
             crashes: 0,
             elections: BTreeSet::new(),
             committed: BTreeSet::new(),
@@ -620,51 +671,57 @@ impl Model for RaftModel {
     fn actions(&self, state: &State, actions: &mut Vec<Action>) {
         let b = &self.bounds;
         for (id, s) in self.ids().zip(&state.servers) {
+            if s.term < b.max_term && (std::env::var("NLT").is_err() || !s.is_leader()) {
+                actions.push(Action::Timeout(id));
+            }
             if s.is_leader() {
                 if s.log.len() < b.max_log_len {
-                    actions.extend(
-                        (1..=b.values).map(|value| Action::ClientRequest { leader: id, value }),
-                    );
+                    actions.extend((1..=b.values).map(|value| Action::ClientRequest {
+                        leader: id,
+                        value,
+                    }));
                 }
-                actions.extend((0..=s.log.len() as u8).map(|prev_index| Action::Replicate {
-                    leader: id,
-                    prev_index,
-                }));
-            } else if s.term < b.max_term {
-                actions.push(Action::Timeout(id));
+                self.append_actions(state, s.term, id, actions);
             }
             if state.crashes < b.max_crashes {
                 actions.push(Action::Crash(id));
             }
         }
-        for msg in &state.network {
-            for to in self.receivers(msg) {
-                actions.push(Action::Deliver {
-                    to,
-                    msg: msg.clone(),
-                });
+        for l in &state.retired {
+            self.append_actions(state, l.term, l.leader, actions);
+        }
+        for &msg in &state.requests {
+            for to in self.ids().filter(|&i| i != msg.candidate) {
+                actions.push(Action::RequestVote { to, msg });
             }
         }
     }
 
     fn next_state(&self, last: &State, action: Action) -> Option<State> {
         let mut next = last.clone();
-        self.apply(&mut next, &action);
+        self.apply(&mut next, action);
         if let Action::Crash(id) = action {
             // A restart that loses nothing only spends the crash budget.
             if next.servers[id as usize] == last.servers[id as usize] {
                 return None;
             }
         }
-        next.network.retain(|m| self.is_live(&next.servers, m));
+        self.settle(last, &mut next);
         if leader_log_rewritten(last, &next) {
             next.append_only_violated = true;
         }
-        (next != *last).then_some(next)
+        if next == *last {
+            return None;
+        }
+        Some(if self.bounds.symmetry {
+            canonical(next)
+        } else {
+            next
+        })
     }
 
     fn within_boundary(&self, state: &State) -> bool {
-        state.network.len() <= self.bounds.max_messages
+        state.requests.len() + state.retired.len() <= self.bounds.max_messages
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
@@ -679,17 +736,101 @@ impl Model for RaftModel {
     }
 }
 
+/// The identity-free part of a server's state, by which [`canonical`] orders servers.
+fn signature(s: &Server) -> (Term, &[Entry], u8, u8) {
+    let role = match s.role {
+        Role::Follower => 0,
+        Role::Candidate { .. } => 1,
+        Role::Leader { .. } => 2,
+    };
+    (s.term, &s.log, s.commit, role)
+}
+
+/// Symmetry reduction: servers are interchangeable, so relabelling them yields a state with the
+/// same future and the same property values. Relabel so that servers appear sorted by
+/// [`signature`] (ties keep their order): many symmetric states map to one representative.
+fn canonical(state: State) -> State {
+    let mut order: Vec<usize> = (0..state.servers.len()).collect();
+    order.sort_by(|&a, &b| signature(&state.servers[a]).cmp(&signature(&state.servers[b])));
+    if order.iter().enumerate().all(|(new, &old)| new == old) {
+        return state;
+    }
+    let mut perm = vec![0; order.len()];
+    for (new, &old) in order.iter().enumerate() {
+        perm[old] = new as ServerId;
+    }
+    relabel(state, &perm)
+}
+
+/// Renames server `i` to `perm[i]` everywhere in `state`.
+fn relabel(state: State, perm: &[ServerId]) -> State {
+    let id = |i: ServerId| perm[i as usize];
+    let mask = |m: u8| {
+        (0..perm.len())
+            .filter(|&i| m & (1 << i) != 0)
+            .fold(0u8, |acc, i| acc | (1 << perm[i]))
+    };
+    let mut servers = vec![Server::new(); perm.len()];
+    for (old, s) in state.servers.into_iter().enumerate() {
+        let role = match s.role {
+            Role::Follower => Role::Follower,
+            Role::Candidate { votes } => Role::Candidate { votes: mask(votes) },
+            Role::Leader { match_index } => {
+                let mut relabelled = [0; MAX_SERVERS];
+                for (j, &p) in perm.iter().enumerate() {
+                    relabelled[p as usize] = match_index[j];
+                }
+                Role::Leader {
+                    match_index: relabelled,
+                }
+            }
+        };
+        let voted_for = s.voted_for.map(id);
+        servers[perm[old] as usize] = Server {
+            voted_for,
+            role,
+            ..s
+        };
+    }
+    State {
+        servers,
+        requests: state
+            .requests
+            .into_iter()
+            .map(|rv| RequestVote {
+                candidate: id(rv.candidate),
+                ..rv
+            })
+            .collect(),
+        retired: state
+            .retired
+            .into_iter()
+            .map(|l| Leadership {
+                leader: id(l.leader),
+                ..l
+            })
+            .collect(),
+        elections: state.elections.into_iter().map(|(t, s)| (t, id(s))).collect(),
+        ..state
+    }
+}
+
 /// §5.2: at most one leader is ever elected in a term.
 fn election_safety(state: &State) -> bool {
-    let terms: BTreeSet<Term> = state.elections.iter().map(|&(t, _)| t).collect();
-    terms.len() == state.elections.len()
+    let mut later = state.elections.iter().skip(1);
+    state
+        .elections
+        .iter()
+        .zip(&mut later)
+        .all(|(a, b)| a.0 != b.0)
 }
 
 /// §5.3: if two logs hold an entry with the same index and term, they are identical up to it.
 fn log_matching(state: &State) -> bool {
-    let logs: Vec<&[Entry]> = state.servers.iter().map(|s| s.log.as_slice()).collect();
-    logs.iter().enumerate().all(|(i, a)| {
-        logs[i + 1..].iter().all(|b| {
+    let servers = &state.servers;
+    servers.iter().enumerate().all(|(i, a)| {
+        servers[i + 1..].iter().all(|b| {
+            let (a, b) = (&a.log[..], &b.log[..]);
             (0..a.len().min(b.len()))
                 .filter(|&k| a[k].term == b[k].term)
                 .all(|k| a[..=k] == b[..=k])
@@ -804,6 +945,7 @@ mod tests {
             values: env("V", 1) as u8,
             max_crashes: env("C", 1) as u8,
             max_messages: env("M", 100),
+            symmetry: env("SYM", 1) == 1,
             threads: env("TH", 1),
         };
         let bug = match env("BUG", 0) {

@@ -282,7 +282,7 @@ pub async fn run_observed(
         },
         planted_bug: cfg.planted_bug,
     };
-    let raft_cfg = node::raft_config(&node_cfg, snap_index, &platform);
+    let raft_cfg = node::raft_config(&node_cfg, snap_index);
     let raw = raft::RawNode::new(&raft_cfg, rec.store.clone(), &logger::raft_logger(&cfg.name))?;
 
     let peer_urls: Arc<BTreeMap<u64, String>> =

@@ -162,18 +162,22 @@ pub enum NodeError {
     Raft(#[from] raft::Error),
 }
 
-/// The raft-rs configuration of a member. raft-rs draws election timeouts from an unseeded
-/// RNG; pinning `max = min + 1` leaves it one value, and `min` comes from the node's seeded
-/// RNG, so a simulated run stays a function of its seed.
-pub fn raft_config(cfg: &NodeConfig, applied: u64, platform: &Platform) -> raft::Config {
-    let spread = cfg.election_ticks as u64;
-    let min = cfg.election_ticks + platform.rng.range_u64(0, spread.max(1)) as usize;
+/// The raft-rs configuration of a member.
+///
+/// raft-rs draws each randomized election timeout from an unseeded RNG. The raft loop
+/// overrides every such draw, right after the `tick`/`step` call that made it and before
+/// raft-rs compares against it, with a draw from the node's seeded RNG
+/// ([`Node::reseed_election_timeout`]), so a simulated run stays a function of its seed.
+/// Unlike pinning `max = min + 1` (one fixed timeout per member for its whole life), this
+/// keeps Raft's per-election randomization: members with equal fixed timeouts can split
+/// votes forever on a network without jitter.
+pub fn raft_config(cfg: &NodeConfig, applied: u64) -> raft::Config {
     raft::Config {
         id: cfg.id,
         election_tick: cfg.election_ticks,
         heartbeat_tick: cfg.heartbeat_ticks,
-        min_election_tick: min,
-        max_election_tick: min + 1,
+        min_election_tick: cfg.election_ticks,
+        max_election_tick: 2 * cfg.election_ticks,
         applied,
         max_size_per_msg: 1024 * 1024,
         max_inflight_msgs: 256,
@@ -248,12 +252,14 @@ impl Node {
         mut feedback_rx: mpsc::Receiver<Feedback>,
         mut shutdown: Shutdown,
     ) -> Result<(), NodeError> {
+        self.reseed_election_timeout();
         let mut ticker = self.platform.clock.interval(Duration::from_millis(self.cfg.tick_ms));
         let mut attr_ticks = 0u64;
         loop {
             tokio::select! {
                 _ = ticker.tick() => {
                     self.raw.tick();
+                    self.reseed_election_timeout();
                     self.on_tick();
                     attr_ticks += 1;
                     if attr_ticks.is_multiple_of(10) {
@@ -290,6 +296,17 @@ impl Node {
     fn step(&mut self, msg: Message) {
         if let Err(e) = self.raw.step(msg) {
             tracing::debug!(error = %e, "raft step ignored a message");
+        }
+        self.reseed_election_timeout();
+    }
+
+    /// Replaces raft-rs's (unseeded) election timeout draw with one from the node's seeded
+    /// RNG whenever raft-rs has just reset its election timer.
+    fn reseed_election_timeout(&mut self) {
+        if self.raw.raft.election_elapsed == 0 {
+            let min = self.cfg.election_ticks as u64;
+            let t = self.platform.rng.range_u64(min, 2 * min) as usize;
+            self.raw.raft.set_randomized_election_timeout(t);
         }
     }
 

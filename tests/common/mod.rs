@@ -682,7 +682,7 @@ impl Drop for StartingCluster {
 
 /// A background `etcdctl watch` whose stdout is collected; killed on drop.
 pub struct Watcher {
-    child: Child,
+    child: Mutex<Child>,
     out: Arc<Mutex<String>>,
     err: Arc<Mutex<String>>,
 }
@@ -722,7 +722,11 @@ impl Watcher {
                 }
             });
         }
-        Watcher { child, out, err }
+        Watcher {
+            child: Mutex::new(child),
+            out,
+            err,
+        }
     }
 
     pub fn stdout(&self) -> String {
@@ -733,17 +737,32 @@ impl Watcher {
         self.err.lock().unwrap().clone()
     }
 
-    /// Waits until stdout satisfies `pred`; returns it.
+    fn exited(&self) -> Option<ExitStatus> {
+        self.child.lock().unwrap().try_wait().expect("try_wait")
+    }
+
+    /// Waits until stdout satisfies `pred`; returns it. Fails early if etcdctl exits.
     pub fn wait_stdout(&self, secs: u64, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut exited_at: Option<Instant> = None;
         loop {
             let s = self.stdout();
             if pred(&s) {
                 return s;
             }
-            if Instant::now() >= deadline {
+            // After an exit, give the reader threads a moment to drain the pipes.
+            if exited_at.is_none() && self.exited().is_some() {
+                exited_at = Some(Instant::now());
+            }
+            let drained = exited_at.is_some_and(|t| t.elapsed() > Duration::from_millis(300));
+            if drained || Instant::now() >= deadline {
+                let why = if drained {
+                    "etcdctl watch exited".to_string()
+                } else {
+                    format!("timed out after {secs}s")
+                };
                 panic!(
-                    "watch output: timed out after {secs}s waiting for {what}\nstdout:\n{s}\nstderr:\n{}",
+                    "watch output: {why} waiting for {what}\nstdout:\n{s}\nstderr:\n{}",
                     self.stderr()
                 );
             }
@@ -752,10 +771,10 @@ impl Watcher {
     }
 
     /// Waits for the watch process to exit by itself; returns (status, stdout, stderr).
-    pub fn wait_exit(&mut self, secs: u64) -> (ExitStatus, String, String) {
+    pub fn wait_exit(&self, secs: u64) -> (ExitStatus, String, String) {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
+            if let Some(st) = self.exited() {
                 // Let the reader threads drain the pipes.
                 std::thread::sleep(Duration::from_millis(200));
                 return (st, self.stdout(), self.stderr());
@@ -774,8 +793,9 @@ impl Watcher {
 
 impl Drop for Watcher {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let child = self.child.get_mut().unwrap_or_else(|e| e.into_inner());
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 

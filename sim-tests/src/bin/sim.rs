@@ -83,6 +83,8 @@ fn parse_range(s: &str) -> Result<(u64, u64), String> {
 }
 
 fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
     let cli = Cli::parse();
     match imp::dispatch(cli.cmd) {
         Ok(code) => code,
