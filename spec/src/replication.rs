@@ -79,7 +79,10 @@
 //! two leaders in one term) and committing an earlier term's entry by counting replicas (the
 //! Figure 8 bug; the checker finds a leader missing a committed entry).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
 use stateright::{Checker, HasDiscoveries, Model, Property};
@@ -88,21 +91,39 @@ use stateright::{Checker, HasDiscoveries, Model, Property};
 pub type ServerId = u8;
 /// A Raft term; 0 is the initial term, in which no server is ever leader.
 pub type Term = u8;
-/// A client value; `1..=values`.
+/// A client value, `1..=values`.
 pub type Value = u8;
 
-/// Property names, as registered with the checker.
+/// §5.2: at most one leader is elected in a term.
 pub const ELECTION_SAFETY: &str = "election safety";
-/// See the module documentation.
+/// §5.3: a leader never overwrites or deletes entries in its log.
 pub const LEADER_APPEND_ONLY: &str = "leader append-only";
-/// See the module documentation.
+/// §5.3: two logs with an entry of the same index and term are identical up to that index.
 pub const LOG_MATCHING: &str = "log matching";
-/// See the module documentation.
+/// §5.4: an entry committed in a term is in the log of every leader of a later term.
 pub const LEADER_COMPLETENESS: &str = "leader completeness";
-/// See the module documentation.
+/// §5.4.3: no two servers apply different entries at the same index.
 pub const STATE_MACHINE_SAFETY: &str = "state machine safety";
-/// The `sometimes` property that shows the bounds reach a commit.
+/// The `always` properties, in the order the checker reports them.
+pub const SAFETY_PROPERTIES: [&str; 5] = [
+    ELECTION_SAFETY,
+    LEADER_APPEND_ONLY,
+    LOG_MATCHING,
+    LEADER_COMPLETENESS,
+    STATE_MACHINE_SAFETY,
+];
+/// The `sometimes` property showing that the bounds reach a commit.
 pub const VALUE_COMMITTED: &str = "a value is committed";
+
+/// Most servers [`Bounds::servers`] may ask for (states are fixed-size, for speed).
+pub const MAX_SERVERS: usize = 5;
+/// Longest log [`Bounds::max_log_len`] may ask for.
+pub const MAX_LOG_LEN: usize = 4;
+/// Capacity of the state's sets of requests, retired leaderships and election records;
+/// [`Bounds::validate`] checks that the bounds cannot overflow it.
+pub const SET_CAPACITY: usize = 16;
+/// Capacity of the set of commit records.
+pub const COMMITTED_CAPACITY: usize = 32;
 
 /// The limits of the explored state space. `Default` is the configuration CI checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,7 +138,8 @@ pub struct Bounds {
     pub values: Value,
     /// Total crash/restarts across all servers.
     pub max_crashes: u8,
-    /// States with more distinct messages in flight than this are not explored.
+    /// States with more messages in flight (RequestVotes plus retired leaderships) are not
+    /// explored.
     pub max_messages: usize,
     /// Relabel servers into a canonical order after each step (symmetry reduction). Turn it off
     /// to read counterexamples whose server ids stay fixed from step to step.
@@ -134,10 +156,26 @@ impl Default for Bounds {
             max_log_len: 2,
             values: 1,
             max_crashes: 1,
-            max_messages: 8,
+            max_messages: 6,
             symmetry: true,
             threads: 1,
         }
+    }
+}
+
+impl Bounds {
+    /// Panics unless the fixed-size state can represent every state these bounds reach.
+    pub fn validate(&self) {
+        assert!((1..=MAX_SERVERS).contains(&self.servers), "servers: 1..={MAX_SERVERS}");
+        assert!(self.max_log_len <= MAX_LOG_LEN, "max_log_len: at most {MAX_LOG_LEN}");
+        assert!(self.values >= 1 && self.max_term < 16, "values >= 1, max_term < 16");
+        let per_term = self.max_term as usize * self.servers;
+        let entries = self.max_log_len * self.max_term as usize * self.values as usize;
+        assert!(
+            per_term <= SET_CAPACITY && entries <= COMMITTED_CAPACITY,
+            "max_term * servers must be <= {SET_CAPACITY}, \
+             max_log_len * max_term * values <= {COMMITTED_CAPACITY}"
+        );
     }
 }
 
@@ -150,11 +188,6 @@ pub enum PlantedBug {
     CommitEarlierTermByCounting,
 }
 
-/// Most servers [`Bounds::servers`] may ask for (states are fixed-size, for speed).
-pub const MAX_SERVERS: usize = 5;
-/// Longest log [`Bounds::max_log_len`] may ask for.
-pub const MAX_LOG_LEN: usize = 4;
-
 /// A log entry.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Entry {
@@ -164,49 +197,131 @@ pub struct Entry {
     pub value: Value,
 }
 
-/// A log of at most [`MAX_LOG_LEN`] entries, stored inline; it derefs to the slice of entries.
-#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Log {
+/// A sequence of at most `CAP` items stored inline (no allocation, so states clone and hash
+/// fast). Slots past the length always hold `T::default()`. Used as a log and, kept sorted and
+/// free of duplicates, as a set.
+#[derive(Clone, Copy)]
+pub struct Inline<T, const CAP: usize> {
     len: u8,
-    slots: [Entry; MAX_LOG_LEN],
+    slots: [T; CAP],
 }
 
-impl Log {
-    fn push(&mut self, entry: Entry) {
-        self.slots[self.len as usize] = entry;
+/// A log of at most [`MAX_LOG_LEN`] entries; index `i` in Raft's 1-based terms is `log[i - 1]`.
+pub type Log = Inline<Entry, MAX_LOG_LEN>;
+/// A sorted set of at most [`SET_CAPACITY`] items.
+pub type Set<T> = Inline<T, SET_CAPACITY>;
+
+impl<T: Copy + Default, const CAP: usize> Default for Inline<T, CAP> {
+    fn default() -> Self {
+        Inline {
+            len: 0,
+            slots: [T::default(); CAP],
+        }
+    }
+}
+
+impl<T: Copy + Default, const CAP: usize> Inline<T, CAP> {
+    fn push(&mut self, item: T) {
+        assert!((self.len as usize) < CAP, "inline capacity {CAP} exceeded");
+        self.slots[self.len as usize] = item;
         self.len += 1;
     }
 
     fn truncate(&mut self, len: usize) {
         if len < self.len as usize {
-            self.slots[len..].fill(Entry::default());
+            self.slots[len..].fill(T::default());
             self.len = len as u8;
+        }
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        let mut kept = 0;
+        for i in 0..self.len as usize {
+            if keep(&self.slots[i]) {
+                self.slots[kept] = self.slots[i];
+                kept += 1;
+            }
+        }
+        self.truncate(kept);
+    }
+}
+
+impl<T: Copy + Default + Ord, const CAP: usize> Inline<T, CAP> {
+    /// Set insertion: keeps the items sorted and distinct.
+    fn insert(&mut self, item: T) {
+        if let Err(at) = self.binary_search(&item) {
+            self.push(item);
+            self.slots[at..self.len as usize].rotate_right(1);
         }
     }
 }
 
-impl std::ops::Deref for Log {
-    type Target = [Entry];
+impl<T: Copy + Default + Ord, const CAP: usize> FromIterator<T> for Inline<T, CAP> {
+    /// Collects into a set.
+    fn from_iter<I: IntoIterator<Item = T>>(items: I) -> Self {
+        let mut set = Self::default();
+        for item in items {
+            set.insert(item);
+        }
+        set
+    }
+}
 
-    fn deref(&self) -> &[Entry] {
+impl<T, const CAP: usize> Deref for Inline<T, CAP> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
         &self.slots[..self.len as usize]
     }
 }
 
-impl std::fmt::Debug for Log {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl<T, const CAP: usize> DerefMut for Inline<T, CAP> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        &mut self.slots[..self.len as usize]
+    }
+}
+
+impl<T: PartialEq, const CAP: usize> PartialEq for Inline<T, CAP> {
+    fn eq(&self, other: &Self) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl<T: Eq, const CAP: usize> Eq for Inline<T, CAP> {}
+
+impl<T: PartialOrd, const CAP: usize> PartialOrd for Inline<T, CAP> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        self[..].partial_cmp(&other[..])
+    }
+}
+
+impl<T: Ord, const CAP: usize> Ord for Inline<T, CAP> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self[..].cmp(&other[..])
+    }
+}
+
+impl<T: Hash, const CAP: usize> Hash for Inline<T, CAP> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self[..].hash(state);
+    }
+}
+
+impl<T: fmt::Debug, const CAP: usize> fmt::Debug for Inline<T, CAP> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.iter()).finish()
     }
 }
 
 /// A server's volatile role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Role {
     /// Follower.
+    #[default]
     Follower,
-    /// Candidate, with the bitmask of servers that granted it their vote (itself included).
+    /// Candidate, with the bitmask of servers whose vote it has received (itself included).
     Candidate {
-        /// Bit `i` set: server `i` voted for this candidate in its current term.
+        /// Bit `i` set: server `i`'s vote for this candidate arrived.
         votes: u8,
     },
     /// Leader, with the highest log index known to be replicated on each server.
@@ -217,37 +332,31 @@ pub enum Role {
 }
 
 /// One server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Server {
-    /// Durable.
+    /// Durable `currentTerm`.
     pub term: Term,
-    /// Durable.
+    /// Durable `votedFor` (in `term`).
     pub voted_for: Option<ServerId>,
-    /// Durable. Index `i` (1-based in Raft) is `log[i - 1]`.
+    /// Durable log.
     pub log: Log,
-    /// Volatile.
+    /// Volatile role and leader/candidate state.
     pub role: Role,
-    /// Volatile: number of log entries known committed.
+    /// Volatile `commitIndex`: number of log entries known committed.
     pub commit: u8,
 }
 
 impl Server {
-    fn new() -> Self {
-        Server {
-            term: 0,
-            voted_for: None,
-            log: Log::default(),
-            role: Role::Follower,
-            commit: 0,
-        }
-    }
-
     fn last_term(&self) -> Term {
         self.log.last().map_or(0, |e| e.term)
     }
 
     fn is_leader(&self) -> bool {
         matches!(self.role, Role::Leader { .. })
+    }
+
+    fn is_candidate(&self) -> bool {
+        matches!(self.role, Role::Candidate { .. })
     }
 
     /// Adopts a newer term: forget the vote, become a follower.
@@ -259,7 +368,7 @@ impl Server {
 }
 
 /// RequestVote, broadcast by a candidate: any other server may receive it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RequestVote {
     /// The candidate's term.
     pub term: Term,
@@ -271,12 +380,12 @@ pub struct RequestVote {
     pub last_term: Term,
 }
 
-/// What a leader's AppendEntries messages of one term can carry: any slice of `log` (with the
-/// matching `prevLogIndex`/`prevLogTerm`) and `leaderCommit` up to `commit`. A leader's log and
-/// commit index only grow during its term, so their final values cover every message it sent.
-/// While the leader is in office these are its live log and commit index; when it leaves office
-/// they are frozen here, and its messages stay deliverable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Everything the AppendEntries of one leader in one term can carry: any slice of `log` (with
+/// the matching `prevLogIndex`/`prevLogTerm`) and `leaderCommit = commit`. A leader's log and
+/// commit index only grow while it is in office, so the latest values cover every message it
+/// sent (see the module docs). While the leader is in office they are read from the leader
+/// itself; when it leaves office they are frozen in a `Leadership`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Leadership {
     /// The leader's term.
     pub term: Term,
@@ -288,9 +397,10 @@ pub struct Leadership {
     pub commit: u8,
 }
 
-/// Ghost record: `entry` at `index` was committed by (or learned from) the leader of `term`.
-/// Only the earliest such term is kept per `(index, entry)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Ghost record: `entry` at `index` was committed by the leader of `term`, or applied by a server
+/// that learned the commit from that leader. Only the earliest such term is kept per
+/// `(index, entry)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Committed {
     /// 1-based log index.
     pub index: u8,
@@ -301,26 +411,26 @@ pub struct Committed {
 }
 
 /// The whole system plus ghost history.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct State {
     /// The servers, indexed by [`ServerId`].
-    pub servers: Vec<Server>,
-    /// RequestVote messages that may still be delivered.
-    pub requests: BTreeSet<RequestVote>,
+    pub servers: Inline<Server, MAX_SERVERS>,
+    /// RequestVotes that may still be delivered.
+    pub requests: Set<RequestVote>,
     /// AppendEntries still deliverable from leaders no longer in office.
-    pub retired: BTreeSet<Leadership>,
+    pub retired: Set<Leadership>,
     /// Crash/restarts so far.
     pub crashes: u8,
-    /// Ghost: every `(term, server)` that ever became leader.
-    pub elections: BTreeSet<(Term, ServerId)>,
+    /// Ghost: `(term, server)` elections, kept while a rival could still win that term.
+    pub elections: Set<(Term, ServerId)>,
     /// Ghost: every entry any server ever committed.
-    pub committed: BTreeSet<Committed>,
+    pub committed: Inline<Committed, COMMITTED_CAPACITY>,
     /// Ghost monitor: some step shrank or rewrote the log of a server that stayed leader.
     pub append_only_violated: bool,
 }
 
-/// One AppendEntries message: the slice `log[prev_index..prev_index + len]` of the leader of
-/// `term`, whose `leaderCommit` is the leader's commit index.
+/// One AppendEntries: the slice `log[prev_index..prev_index + len]` of the leader of `term`,
+/// with `prevLogTerm` taken from its log and `leaderCommit` its commit index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AppendEntries {
     /// The sender's term.
@@ -336,13 +446,18 @@ pub struct AppendEntries {
 /// A step of the model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
-    /// Election timeout: start an election in the next term.
+    /// Election timeout of a follower or candidate: start an election in the next term.
     Timeout(ServerId),
     /// A client request reaches a leader.
     ClientRequest { leader: ServerId, value: Value },
-    /// The network delivers a RequestVote to `to` (and its grant, if any, back).
-    RequestVote { to: ServerId, msg: RequestVote },
-    /// The network delivers an AppendEntries to `to` (and its acknowledgement, if any, back).
+    /// The network delivers a RequestVote to `to`; if `to` grants its vote, the grant reaches
+    /// the candidate (`vote_arrives`) or is lost.
+    RequestVote {
+        to: ServerId,
+        msg: RequestVote,
+        vote_arrives: bool,
+    },
+    /// The network delivers an AppendEntries to `to`, and its acknowledgement back.
     Append { to: ServerId, msg: AppendEntries },
     /// A server crashes and restarts.
     Crash(ServerId),
@@ -360,45 +475,46 @@ pub struct RaftModel {
 impl RaftModel {
     /// The model of the correct protocol.
     pub fn new(bounds: Bounds) -> Self {
+        bounds.validate();
         RaftModel { bounds, bug: None }
     }
 
     /// The model with `bug` planted.
     pub fn with_bug(bounds: Bounds, bug: PlantedBug) -> Self {
+        bounds.validate();
         RaftModel {
             bounds,
             bug: Some(bug),
         }
     }
 
-    fn majority(&self, count: usize) -> bool {
-        count * 2 > self.bounds.servers
+    fn majority(&self, count: u32) -> bool {
+        count as usize * 2 > self.bounds.servers
     }
 
     fn ids(&self) -> impl Iterator<Item = ServerId> {
-        (0..self.bounds.servers).map(|i| i as ServerId)
+        0..self.bounds.servers as ServerId
     }
 
-    /// Whether a server other than `from` could still act on a message of `term`: terms never
-    /// decrease, so once every other server is past `term` the message is dead.
-    fn anyone_at_or_below(&self, servers: &[Server], from: ServerId, term: Term) -> bool {
-        self.ids()
-            .any(|i| i != from && servers[i as usize].term <= term)
+    /// Whether a server other than `from` still has a term at or below `term`. Terms never
+    /// decrease, so once this is false every message of `term` from `from` is dead.
+    fn anyone_at_or_below(servers: &[Server], from: ServerId, term: Term) -> bool {
+        (0..servers.len())
+            .any(|i| i != from as usize && servers[i].term <= term)
     }
 
     /// Whether delivering `rv` could still change anything, now or later. A server that already
-    /// voted in the term never votes again (unless the planted bug makes it forget).
+    /// voted in a term never votes again in it (unless the planted bug makes it forget).
     fn is_live(&self, servers: &[Server], rv: &RequestVote) -> bool {
         let forgets = self.bug == Some(PlantedBug::VotedForNotPersisted);
-        self.ids().any(|i| {
-            let r = &servers[i as usize];
-            i != rv.candidate
+        servers.iter().enumerate().any(|(i, r)| {
+            i != rv.candidate as usize
                 && (r.term < rv.term || (r.term == rv.term && (forgets || r.voted_for.is_none())))
         })
     }
 
-    /// The log and commit index behind AppendEntries of `(term, leader)`, live or retired.
-    fn source(&self, state: &State, term: Term, leader: ServerId) -> Option<(Log, u8)> {
+    /// The log and commit index behind the AppendEntries of `(term, leader)`, live or retired.
+    fn source(state: &State, term: Term, leader: ServerId) -> Option<(Log, u8)> {
         let s = &state.servers[leader as usize];
         if s.is_leader() && s.term == term {
             return Some((s.log, s.commit));
@@ -410,44 +526,55 @@ impl RaftModel {
             .map(|l| (l.log, l.commit))
     }
 
-    /// Every AppendEntries that `(term, leader)` could have sent to a server that would not
+    /// Every AppendEntries that `(term, leader)` could have sent, to every server that would not
     /// ignore it for its stale term.
-    fn append_actions(&self, state: &State, term: Term, leader: ServerId, actions: &mut Vec<Action>) {
-        let Some((log, _)) = self.source(state, term, leader) else {
+    fn append_actions(&self, state: &State, term: Term, leader: ServerId, out: &mut Vec<Action>) {
+        let Some((log, _)) = Self::source(state, term, leader) else {
             return;
         };
-        let receivers = self
-            .ids()
-            .filter(|&to| to != leader && state.servers[to as usize].term <= term);
-        for to in receivers {
-            for prev_index in 0..=log.len() as u8 {
-                for len in 0..=log.len() as u8 - prev_index {
+        let len = log.len() as u8;
+        for to in self.ids() {
+            if to == leader || state.servers[to as usize].term > term {
+                continue;
+            }
+            for prev_index in 0..=len {
+                for n in 0..=len - prev_index {
                     let msg = AppendEntries {
                         term,
                         leader,
                         prev_index,
-                        len,
+                        len: n,
                     };
-                    actions.push(Action::Append { to, msg });
+                    out.push(Action::Append { to, msg });
                 }
             }
         }
     }
 
-    fn timeout(&self, state: &mut State, id: ServerId) {
+    /// Whether `r` grants `rv`: one vote per term (§5.2), only to a candidate whose log is at
+    /// least as up to date (§5.4.1).
+    fn grants(r: &Server, rv: &RequestVote) -> bool {
+        let up_to_date = rv.last_term > r.last_term()
+            || (rv.last_term == r.last_term() && rv.last_index as usize >= r.log.len());
+        let free = rv.term > r.term || r.voted_for.is_none_or(|v| v == rv.candidate);
+        rv.term >= r.term && free && up_to_date
+    }
+
+    fn timeout(state: &mut State, id: ServerId) {
         let s = &mut state.servers[id as usize];
         s.term += 1;
         s.voted_for = Some(id);
         s.role = Role::Candidate { votes: 1 << id };
-        let msg = RequestVote {
+        let rv = RequestVote {
             term: s.term,
             candidate: id,
             last_index: s.log.len() as u8,
             last_term: s.last_term(),
         };
-        state.requests.insert(msg);
+        state.requests.insert(rv);
     }
 
+    /// Restart: durable state survives, volatile state is lost.
     fn crash(&self, state: &mut State, id: ServerId) {
         let s = &mut state.servers[id as usize];
         s.role = Role::Follower;
@@ -458,19 +585,20 @@ impl RaftModel {
         state.crashes += 1;
     }
 
-    fn on_request_vote(&self, state: &mut State, to: ServerId, rv: RequestVote) {
+    fn on_request_vote(&self, state: &mut State, to: ServerId, rv: RequestVote, arrives: bool) {
         let r = &mut state.servers[to as usize];
         if rv.term < r.term {
             return;
         }
+        let granted = Self::grants(r, &rv);
         if rv.term > r.term {
             r.step_down(rv.term);
         }
-        let up_to_date = rv.last_term > r.last_term()
-            || (rv.last_term == r.last_term() && rv.last_index as usize >= r.log.len());
-        if up_to_date && r.voted_for.is_none_or(|v| v == rv.candidate) {
+        if granted {
             r.voted_for = Some(rv.candidate);
-            self.on_vote(state, rv.candidate, rv.term, to);
+            if arrives {
+                self.on_vote(state, rv.candidate, rv.term, to);
+            }
         }
     }
 
@@ -483,7 +611,7 @@ impl RaftModel {
             return;
         }
         let votes = votes | (1 << from);
-        if self.majority(votes.count_ones() as usize) {
+        if self.majority(votes.count_ones()) {
             c.role = Role::Leader {
                 match_index: [0; MAX_SERVERS],
             };
@@ -495,13 +623,14 @@ impl RaftModel {
 }
 
 impl RaftModel {
+    /// AppendEntries receiver (Figure 2): consistency check, truncate only on conflict, append,
+    /// advance the commit index, acknowledge.
     fn on_append(&self, state: &mut State, to: ServerId, msg: AppendEntries) {
-        let Some((log, commit)) = self.source(state, msg.term, msg.leader) else {
+        let Some((log, commit)) = Self::source(state, msg.term, msg.leader) else {
             return;
         };
         let prev = msg.prev_index as usize;
         let prev_term = if prev == 0 { 0 } else { log[prev - 1].term };
-        let entries = &log[prev..prev + msg.len as usize];
         let r = &mut state.servers[to as usize];
         if msg.term < r.term || (msg.term == r.term && r.is_leader()) {
             return;
@@ -513,14 +642,14 @@ impl RaftModel {
         if prev > r.log.len() || (prev > 0 && r.log[prev - 1].term != prev_term) {
             return;
         }
-        for (i, entry) in entries.iter().enumerate() {
-            match r.log.get(prev + i) {
+        for (at, &entry) in log.iter().enumerate().skip(prev).take(msg.len as usize) {
+            match r.log.get(at) {
                 Some(mine) if mine.term == entry.term => {}
                 Some(_) => {
-                    r.log.truncate(prev + i);
-                    r.log.push(*entry);
+                    r.log.truncate(at);
+                    r.log.push(entry);
                 }
-                None => r.log.push(*entry),
+                None => r.log.push(entry),
             }
         }
         let last_new = msg.prev_index + msg.len;
@@ -541,28 +670,27 @@ impl RaftModel {
         let Role::Leader { match_index } = &mut l.role else {
             return;
         };
-        let slot = &mut match_index[from as usize];
-        if *slot >= index {
+        if match_index[from as usize] >= index {
             return;
         }
-        *slot = index;
+        match_index[from as usize] = index;
         self.advance_commit(state, to);
     }
 
-    /// Raft §5.3/§5.4.2: commit the largest index stored on a majority whose entry is from the
-    /// leader's current term (the planted Figure 8 bug drops the term condition).
+    /// Commit the largest index stored on a majority whose entry is from the leader's current
+    /// term (§5.3, §5.4.2); the planted Figure 8 bug drops the term condition.
     fn advance_commit(&self, state: &mut State, id: ServerId) {
         let l = &state.servers[id as usize];
-        let Role::Leader { match_index } = &l.role else {
+        let Role::Leader { match_index } = l.role else {
             return;
         };
         let any_term = self.bug == Some(PlantedBug::CommitEarlierTermByCounting);
         let target = (l.commit as usize + 1..=l.log.len()).rev().find(|&n| {
-            let replicas = 1 + self
+            let replicas = self
                 .ids()
-                .filter(|&j| j != id && match_index[j as usize] as usize >= n)
+                .filter(|&j| j == id || match_index[j as usize] as usize >= n)
                 .count();
-            self.majority(replicas) && (any_term || l.log[n - 1].term == l.term)
+            self.majority(replicas as u32) && (any_term || l.log[n - 1].term == l.term)
         });
         if let Some(n) = target {
             let (old, term) = (l.commit, l.term);
@@ -573,57 +701,58 @@ impl RaftModel {
 
     fn apply(&self, state: &mut State, action: Action) {
         match action {
-            Action::Timeout(id) => self.timeout(state, id),
+            Action::Timeout(id) => Self::timeout(state, id),
             Action::ClientRequest { leader, value } => {
                 let s = &mut state.servers[leader as usize];
-                let entry = Entry {
-                    term: s.term,
-                    value,
-                };
-                s.log.push(entry);
+                let term = s.term;
+                s.log.push(Entry { term, value });
             }
             Action::Crash(id) => self.crash(state, id),
-            Action::RequestVote { to, msg } => self.on_request_vote(state, to, msg),
+            Action::RequestVote {
+                to,
+                msg,
+                vote_arrives,
+            } => self.on_request_vote(state, to, msg, vote_arrives),
             Action::Append { to, msg } => self.on_append(state, to, msg),
         }
     }
 
-    /// Freezes the AppendEntries of leaders that left office in the step `last` → `next`, and
-    /// drops messages and leaderships that can no longer affect anything.
+    /// Bookkeeping after the step `last` → `next`: freezes the AppendEntries of leaders that
+    /// left office, and drops messages, leaderships and election records that can no longer
+    /// affect anything.
     fn settle(&self, last: &State, next: &mut State) {
-        for (id, (was, now)) in self.ids().zip(last.servers.iter().zip(&next.servers)) {
+        for (id, (was, now)) in last.servers.iter().zip(next.servers.iter()).enumerate() {
             if was.is_leader() && !(now.is_leader() && now.term == was.term) {
                 next.retired.insert(Leadership {
                     term: was.term,
-                    leader: id,
+                    leader: id as ServerId,
                     log: was.log,
                     commit: was.commit,
                 });
             }
         }
         // An election record matters while a rival could still win that term. It is dropped one
-        // step late (only if it was already dead in `last`), so the state in which a second leader
-        // is elected still holds the first one's record.
-        next.elections.retain(|&(term, leader)| {
-            !last.elections.contains(&(term, leader))
-                || self.ids().any(|i| {
-                    let r = &last.servers[i as usize];
-                    i != leader
-                        && (r.term < term
-                            || (r.term == term && matches!(r.role, Role::Candidate { .. })))
-                })
-        });
+        // step late (only if already dead in `last`), so the state in which a second leader is
+        // elected still holds the first one's record.
+        let rival_possible = |&(term, leader): &(Term, ServerId)| {
+            last.servers.iter().enumerate().any(|(i, r)| {
+                i != leader as usize
+                    && (r.term < term || (r.term == term && r.is_candidate()))
+            })
+        };
+        next.elections
+            .retain(|e| !last.elections.contains(e) || rival_possible(e));
         let servers = &next.servers;
         next.requests.retain(|rv| self.is_live(servers, rv));
         next.retired
-            .retain(|l| self.anyone_at_or_below(servers, l.leader, l.term));
+            .retain(|l| Self::anyone_at_or_below(servers, l.leader, l.term));
     }
 }
 
 /// Ghost bookkeeping: server `id` just advanced its commit index from `old`, on the authority of
 /// the leader of `term`.
 fn record_commits(state: &mut State, id: ServerId, old: u8, term: Term) {
-    let s = &state.servers[id as usize];
+    let s = state.servers[id as usize];
     for index in old + 1..=s.commit {
         let entry = s.log[index as usize - 1];
         let earlier = state
@@ -631,23 +760,18 @@ fn record_commits(state: &mut State, id: ServerId, old: u8, term: Term) {
             .iter()
             .find(|c| c.index == index && c.entry == entry)
             .copied();
-        match earlier {
-            Some(c) if c.term <= term => {}
-            Some(c) => {
-                state.committed.remove(&c);
-                state.committed.insert(Committed { index, entry, term });
-            }
-            None => {
-                state.committed.insert(Committed { index, entry, term });
-            }
+        if earlier.is_some_and(|c| c.term <= term) {
+            continue;
         }
+        state.committed.retain(|c| Some(*c) != earlier);
+        state.committed.insert(Committed { index, entry, term });
     }
 }
 
 /// Whether some server that was leader in `before` and still is, in the same term, in `after`
 /// no longer has its earlier log as a prefix.
 fn leader_log_rewritten(before: &State, after: &State) -> bool {
-    before.servers.iter().zip(&after.servers).any(|(b, a)| {
+    before.servers.iter().zip(after.servers.iter()).any(|(b, a)| {
         b.is_leader() && a.is_leader() && b.term == a.term && !a.log.starts_with(&b.log)
     })
 }
@@ -657,23 +781,24 @@ impl Model for RaftModel {
     type Action = Action;
 
     fn init_states(&self) -> Vec<State> {
+        let mut servers = Inline::default();
+        for _ in 0..self.bounds.servers {
+            servers.push(Server::default());
+        }
         vec![State {
-            servers: vec![Server::new(); self.bounds.servers],
-            requests: BTreeSet::new(),
-            retired: BTreeSet::new(),
+            servers,
+            requests: Set::default(),
+            retired: Set::default(),
             crashes: 0,
-            elections: BTreeSet::new(),
-            committed: BTreeSet::new(),
+            elections: Set::default(),
+            committed: Inline::default(),
             append_only_violated: false,
         }]
     }
 
     fn actions(&self, state: &State, actions: &mut Vec<Action>) {
         let b = &self.bounds;
-        for (id, s) in self.ids().zip(&state.servers) {
-            if s.term < b.max_term && (std::env::var("NLT").is_err() || !s.is_leader()) {
-                actions.push(Action::Timeout(id));
-            }
+        for (id, s) in self.ids().zip(state.servers.iter()) {
             if s.is_leader() {
                 if s.log.len() < b.max_log_len {
                     actions.extend((1..=b.values).map(|value| Action::ClientRequest {
@@ -682,23 +807,32 @@ impl Model for RaftModel {
                     }));
                 }
                 self.append_actions(state, s.term, id, actions);
+            } else if s.term < b.max_term {
+                actions.push(Action::Timeout(id));
             }
             if state.crashes < b.max_crashes {
                 actions.push(Action::Crash(id));
             }
         }
-        for l in &state.retired {
+        for l in state.retired.iter() {
             self.append_actions(state, l.term, l.leader, actions);
         }
-        for &msg in &state.requests {
+        for &msg in state.requests.iter() {
             for to in self.ids().filter(|&i| i != msg.candidate) {
-                actions.push(Action::RequestVote { to, msg });
+                let granted = Self::grants(&state.servers[to as usize], &msg);
+                for vote_arrives in [true, false].into_iter().take(1 + granted as usize) {
+                    actions.push(Action::RequestVote {
+                        to,
+                        msg,
+                        vote_arrives,
+                    });
+                }
             }
         }
     }
 
     fn next_state(&self, last: &State, action: Action) -> Option<State> {
-        let mut next = last.clone();
+        let mut next = *last;
         self.apply(&mut next, action);
         if let Action::Crash(id) = action {
             // A restart that loses nothing only spends the crash budget.
@@ -746,35 +880,38 @@ fn signature(s: &Server) -> (Term, &[Entry], u8, u8) {
     (s.term, &s.log, s.commit, role)
 }
 
-/// Symmetry reduction: servers are interchangeable, so relabelling them yields a state with the
+/// Symmetry reduction: servers are interchangeable, so relabelling them gives a state with the
 /// same future and the same property values. Relabel so that servers appear sorted by
-/// [`signature`] (ties keep their order): many symmetric states map to one representative.
+/// [`signature`] (ties keep their order), which maps many symmetric states to one.
 fn canonical(state: State) -> State {
-    let mut order: Vec<usize> = (0..state.servers.len()).collect();
-    order.sort_by(|&a, &b| signature(&state.servers[a]).cmp(&signature(&state.servers[b])));
-    if order.iter().enumerate().all(|(new, &old)| new == old) {
+    let n = state.servers.len();
+    let mut order = [0usize; MAX_SERVERS];
+    for (i, o) in order.iter_mut().enumerate() {
+        *o = i;
+    }
+    order[..n].sort_by(|&a, &b| signature(&state.servers[a]).cmp(&signature(&state.servers[b])));
+    if order[..n].iter().enumerate().all(|(new, &old)| new == old) {
         return state;
     }
-    let mut perm = vec![0; order.len()];
-    for (new, &old) in order.iter().enumerate() {
+    let mut perm = [0; MAX_SERVERS];
+    for (new, &old) in order[..n].iter().enumerate() {
         perm[old] = new as ServerId;
     }
-    relabel(state, &perm)
+    relabel(&state, &perm[..n])
 }
 
-/// Renames server `i` to `perm[i]` everywhere in `state`.
-fn relabel(state: State, perm: &[ServerId]) -> State {
+/// `state` with server `i` renamed `perm[i]` everywhere.
+fn relabel(state: &State, perm: &[ServerId]) -> State {
     let id = |i: ServerId| perm[i as usize];
-    let mask = |m: u8| {
-        (0..perm.len())
-            .filter(|&i| m & (1 << i) != 0)
-            .fold(0u8, |acc, i| acc | (1 << perm[i]))
-    };
-    let mut servers = vec![Server::new(); perm.len()];
-    for (old, s) in state.servers.into_iter().enumerate() {
+    let mut next = *state;
+    for (old, s) in state.servers.iter().enumerate() {
         let role = match s.role {
             Role::Follower => Role::Follower,
-            Role::Candidate { votes } => Role::Candidate { votes: mask(votes) },
+            Role::Candidate { votes } => Role::Candidate {
+                votes: (0..perm.len())
+                    .filter(|&i| votes & (1 << i) != 0)
+                    .fold(0, |acc, i| acc | (1 << perm[i])),
+            },
             Role::Leader { match_index } => {
                 let mut relabelled = [0; MAX_SERVERS];
                 for (j, &p) in perm.iter().enumerate() {
@@ -785,44 +922,35 @@ fn relabel(state: State, perm: &[ServerId]) -> State {
                 }
             }
         };
-        let voted_for = s.voted_for.map(id);
-        servers[perm[old] as usize] = Server {
-            voted_for,
+        next.servers[perm[old] as usize] = Server {
+            voted_for: s.voted_for.map(id),
             role,
-            ..s
+            ..*s
         };
     }
-    State {
-        servers,
-        requests: state
-            .requests
-            .into_iter()
-            .map(|rv| RequestVote {
-                candidate: id(rv.candidate),
-                ..rv
-            })
-            .collect(),
-        retired: state
-            .retired
-            .into_iter()
-            .map(|l| Leadership {
-                leader: id(l.leader),
-                ..l
-            })
-            .collect(),
-        elections: state.elections.into_iter().map(|(t, s)| (t, id(s))).collect(),
-        ..state
-    }
+    next.requests = state
+        .requests
+        .iter()
+        .map(|&rv| RequestVote {
+            candidate: id(rv.candidate),
+            ..rv
+        })
+        .collect();
+    next.retired = state
+        .retired
+        .iter()
+        .map(|&l| Leadership {
+            leader: id(l.leader),
+            ..l
+        })
+        .collect();
+    next.elections = state.elections.iter().map(|&(t, s)| (t, id(s))).collect();
+    next
 }
 
-/// §5.2: at most one leader is ever elected in a term.
+/// §5.2: no two election records share a term.
 fn election_safety(state: &State) -> bool {
-    let mut later = state.elections.iter().skip(1);
-    state
-        .elections
-        .iter()
-        .zip(&mut later)
-        .all(|(a, b)| a.0 != b.0)
+    state.elections.windows(2).all(|w| w[0].0 != w[1].0)
 }
 
 /// §5.3: if two logs hold an entry with the same index and term, they are identical up to it.
@@ -851,16 +979,20 @@ fn leader_completeness(state: &State) -> bool {
 
 /// §5.4.3: no two servers ever commit different entries at the same index.
 fn state_machine_safety(state: &State) -> bool {
-    let mut by_index: BTreeMap<u8, Entry> = BTreeMap::new();
+    // Records are sorted by index, so any disagreement is between neighbours.
     state
         .committed
-        .iter()
-        .all(|c| *by_index.entry(c.index).or_insert(c.entry) == c.entry)
+        .windows(2)
+        .all(|w| w[0].index != w[1].index || w[0].entry == w[1].entry)
 }
 
 /// The outcome of a model-checking run.
 #[derive(Clone, Debug)]
 pub struct Report {
+    /// The bounds checked.
+    pub bounds: Bounds,
+    /// The planted bug, if any.
+    pub bug: Option<PlantedBug>,
     /// Distinct states visited.
     pub unique_states: usize,
     /// States generated, repeats included.
@@ -877,15 +1009,28 @@ pub struct Report {
 impl Report {
     /// The `always` properties that have a counterexample.
     pub fn violated(&self) -> Vec<&'static str> {
-        let model = RaftModel::new(Bounds::default());
-        model
-            .properties()
+        SAFETY_PROPERTIES
             .into_iter()
-            .filter(|p| {
-                p.expectation.discovery_is_failure() && self.discoveries.contains_key(p.name)
-            })
-            .map(|p| p.name)
+            .filter(|p| self.discoveries.contains_key(p))
             .collect()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "bounds: {:?}, planted bug: {:?}", self.bounds, self.bug)?;
+        writeln!(
+            f,
+            "{} unique states ({} generated), max depth {}, in {:.1?}",
+            self.unique_states, self.total_states, self.max_depth, self.elapsed
+        )?;
+        for (name, actions) in &self.discoveries {
+            writeln!(f, "{name}: found after {} steps", actions.len())?;
+            for action in actions {
+                writeln!(f, "    {action:?}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -910,8 +1055,15 @@ pub fn run(model: RaftModel) -> (impl Checker<RaftModel>, Duration) {
 
 /// Model-checks the protocol (with `bug` planted, if any) under `bounds`.
 pub fn check(bounds: Bounds, bug: Option<PlantedBug>) -> Report {
-    let (checker, elapsed) = run(RaftModel { bounds, bug });
+    bounds.validate();
+    let model = RaftModel {
+        bounds: bounds.clone(),
+        bug,
+    };
+    let (checker, elapsed) = run(model);
     Report {
+        bounds,
+        bug,
         unique_states: checker.unique_state_count(),
         total_states: checker.state_count(),
         max_depth: checker.max_depth(),
@@ -938,13 +1090,14 @@ mod tests {
     #[test]
     #[ignore]
     fn explore() {
+        let d = Bounds::default();
         let bounds = Bounds {
-            servers: env("S", 3),
-            max_term: env("T", 3) as u8,
-            max_log_len: env("L", 2),
-            values: env("V", 1) as u8,
-            max_crashes: env("C", 1) as u8,
-            max_messages: env("M", 100),
+            servers: env("S", d.servers),
+            max_term: env("T", d.max_term as usize) as u8,
+            max_log_len: env("L", d.max_log_len),
+            values: env("V", d.values as usize) as u8,
+            max_crashes: env("C", d.max_crashes as usize) as u8,
+            max_messages: env("M", d.max_messages),
             symmetry: env("SYM", 1) == 1,
             threads: env("TH", 1),
         };
@@ -953,15 +1106,6 @@ mod tests {
             2 => Some(PlantedBug::CommitEarlierTermByCounting),
             _ => None,
         };
-        let r = check(bounds.clone(), bug);
-        println!(
-            "{bounds:?} {bug:?}: unique={} total={} depth={} {:?} violated={:?} found={:?}",
-            r.unique_states,
-            r.total_states,
-            r.max_depth,
-            r.elapsed,
-            r.violated(),
-            r.discoveries.keys().collect::<Vec<_>>()
-        );
+        println!("{}", check(bounds, bug));
     }
 }
