@@ -82,7 +82,10 @@ enum SnapshotCommand {
         name: String,
         #[arg(long = "initial-cluster")]
         initial_cluster: Option<String>,
-        #[arg(long = "initial-advertise-peer-urls", default_value = "http://127.0.0.1:2380")]
+        #[arg(
+            long = "initial-advertise-peer-urls",
+            default_value = "http://127.0.0.1:2380"
+        )]
         initial_advertise_peer_urls: String,
         #[arg(long = "initial-cluster-token", default_value = "etcd-cluster")]
         initial_cluster_token: String,
@@ -112,7 +115,11 @@ fn etcd_config(a: &EtcdArgs) -> Result<StoreConfig, String> {
     cfg.initial_cluster_state = match a.initial_cluster_state.as_str() {
         "new" => ClusterState::New,
         "existing" => ClusterState::Existing,
-        other => return Err(format!("--initial-cluster-state must be new or existing, not {other:?}")),
+        other => {
+            return Err(format!(
+                "--initial-cluster-state must be new or existing, not {other:?}"
+            ))
+        }
     };
     cfg.initial_cluster_token = a.initial_cluster_token.clone();
     if a.heartbeat_interval == 0 || a.election_timeout < 5 * a.heartbeat_interval {
@@ -128,8 +135,12 @@ fn etcd_config(a: &EtcdArgs) -> Result<StoreConfig, String> {
 
 fn run_etcd(a: EtcdArgs) -> Result<(), String> {
     let cfg = etcd_config(&a)?;
-    let dir = a.data_dir.clone().unwrap_or_else(|| PathBuf::from(format!("{}.etcd", a.name)));
-    let plat = Platform::real(&a.name, &dir).map_err(|e| format!("data dir {}: {e}", dir.display()))?;
+    let dir = a
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.etcd", a.name)));
+    let plat =
+        Platform::real(&a.name, &dir).map_err(|e| format!("data dir {}: {e}", dir.display()))?;
     platform::block_on(async move {
         let (trigger, shutdown) = task::shutdown_pair();
         task::spawn(async move {
@@ -137,7 +148,9 @@ fn run_etcd(a: EtcdArgs) -> Result<(), String> {
             tracing::info!("shutting down");
             trigger.trigger();
         });
-        store::run(cfg, plat, shutdown).await.map_err(|e| e.to_string())
+        store::run(cfg, plat, shutdown)
+            .await
+            .map_err(|e| e.to_string())
     })
 }
 
@@ -162,15 +175,21 @@ fn run_snapshot(cmd: SnapshotCommand) -> Result<(), String> {
                 Some(s) => store::parse_initial_cluster(&s)?,
                 None => vec![(name.clone(), initial_advertise_peer_urls)],
             };
-            let bytes = platform::disk::read_file(&file).map_err(|e| format!("read {}: {e}", file.display()))?;
+            let bytes = platform::disk::read_file(&file)
+                .map_err(|e| format!("read {}: {e}", file.display()))?;
             let plat = Platform::real(&name, &data_dir).map_err(|e| format!("data dir: {e}"))?;
             let mut voters: Vec<u64> = members
                 .iter()
                 .map(|(_, u)| store::member_id(u, &initial_cluster_token))
                 .collect();
             voters.sort_unstable();
-            let index = store::backup::restore(plat.disk, &bytes, &voters).map_err(|e| e.to_string())?;
-            println!("Restored {} into {} at index {index}", file.display(), data_dir.display());
+            let index =
+                store::backup::restore(plat.disk, &bytes, &voters).map_err(|e| e.to_string())?;
+            println!(
+                "Restored {} into {} at index {index}",
+                file.display(),
+                data_dir.display()
+            );
             Ok(())
         }
     }

@@ -33,7 +33,10 @@ fn read_prefix(m: &Member, prefix: &str, consistency: &str) -> Option<BTreeMap<S
     }
     let text = String::from_utf8(out.stdout).expect("utf-8");
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines.len().is_multiple_of(2), "odd key/value output: {text}");
+    assert!(
+        lines.len().is_multiple_of(2),
+        "odd key/value output: {text}"
+    );
     Some(
         lines
             .chunks(2)

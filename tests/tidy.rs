@@ -74,7 +74,11 @@ fn only_the_platform_seam_names_runtime_clock_disk_net_or_os_randomness() {
     assert!(files.len() > 5, "expected to scan the source tree");
     let mut all = Vec::new();
     for f in &files {
-        let rel = f.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+        let rel = f
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
         if allowed(&rel) {
             continue;
         }
@@ -85,7 +89,8 @@ fn only_the_platform_seam_names_runtime_clock_disk_net_or_os_randomness() {
 
 #[test]
 fn the_checker_catches_a_planted_violation() {
-    let planted = "fn f() { let _ = std::time::Instant::now(); }\n// tokio::spawn in a comment is fine\n";
+    let planted =
+        "fn f() { let _ = std::time::Instant::now(); }\n// tokio::spawn in a comment is fine\n";
     let v = violations("src/store/x.rs", planted);
     assert_eq!(v.len(), 1, "{v:?}");
     assert!(v[0].contains("Instant::now("));

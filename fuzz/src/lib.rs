@@ -7,6 +7,8 @@
 //! Every check is an `assert!`: a violated invariant is a crash that libFuzzer reports and
 //! minimizes like a panic in rkube itself.
 
+use std::collections::BTreeMap;
+
 use arbitrary::{Arbitrary, Unstructured};
 use rkube::store::apply::{self, StoreState};
 use rkube::store::backup;
@@ -56,6 +58,12 @@ pub struct Harness {
     /// A watcher on every key (with `prev_kv`) of `st`'s hub.
     watch_rx: mpsc::Receiver<WatchItem>,
     next_id: u64,
+    /// Every key, as a full range read when each revision was current (from the start
+    /// revision on): reads at a retained revision must keep answering exactly this.
+    seen: BTreeMap<i64, Vec<m::KeyValue>>,
+    /// The events of each revision written since the start, as the write returned them:
+    /// watch replay must keep returning them until they are compacted.
+    written: BTreeMap<i64, Vec<m::Event>>,
 }
 
 impl Default for Harness {
@@ -94,12 +102,16 @@ impl Harness {
         assert!(created.created);
         let mut lessor = Lessor::default();
         lessor.promote(&mvcc.leases(), 0, 0);
+        let mut seen = BTreeMap::new();
+        seen.insert(mvcc.current_revision(), full_range(&mvcc, 0));
         Self {
             mvcc,
             st,
             lessor,
             watch_rx,
             next_id: 1,
+            seen,
+            written: BTreeMap::new(),
         }
     }
 
@@ -119,16 +131,61 @@ impl Harness {
                 let events = self.apply_replicated(op, &direct);
                 if let Some(events) = &direct {
                     self.check_events(rev0, events);
+                    if !events.is_empty() {
+                        self.written
+                            .insert(self.mvcc.current_revision(), events.clone());
+                    }
                 }
                 self.check_watch(events.as_deref().unwrap_or(&[]));
             }
         }
         self.check_invariants(rev0);
+        let cur = self.mvcc.current_revision();
+        let now = full_range(&self.mvcc, 0);
+        match self.seen.get(&cur) {
+            Some(then) => assert_eq!(*then, now, "reads at the current revision changed"),
+            None => {
+                self.seen.insert(cur, now);
+            }
+        }
+        if matches!(op, PbOp::Compaction(_) | PbOp::Snapshot) {
+            self.check_history();
+        }
     }
 
-    /// End of input: the state must survive a snapshot round trip.
+    /// End of input: the state must survive a snapshot round trip, and history reads and
+    /// watch replay must still answer what they answered when each revision was current.
     pub fn finish(mut self) {
         self.snapshot_round_trip();
+        self.check_history();
+    }
+
+    /// Reads at every retained revision seen, and watch replay of every retained revision
+    /// written, are what they were when the revision was current.
+    fn check_history(&self) {
+        let cur = self.mvcc.current_revision();
+        let compact = self.mvcc.compact_revision();
+        for (&rev, then) in self.seen.range(compact.max(1)..=cur) {
+            assert_eq!(
+                full_range(&self.mvcc, rev),
+                *then,
+                "reads at revision {rev} changed (compacted at {compact}, now {cur})"
+            );
+        }
+        let Some((&first, _)) = self.written.first_key_value() else {
+            return;
+        };
+        let from = first.max(compact + 1);
+        let replay = self
+            .mvcc
+            .events(from, ALL, ALL)
+            .expect("replay of retained revisions");
+        let want: Vec<m::Event> = self
+            .written
+            .range(from..)
+            .flat_map(|(_, ev)| ev.iter().cloned())
+            .collect();
+        assert_eq!(replay, want, "watch replay from {from} changed");
     }
 
     /// The `Mvcc` path. `None` for an error (or a request without an MVCC part); the store
@@ -521,6 +578,16 @@ impl Harness {
             .iter()
             .all(|e| e.kv.mod_revision > compact && e.kv.mod_revision <= cur));
     }
+}
+
+/// Every key at `revision` (0: the current one).
+fn full_range(s: &Mvcc, revision: i64) -> Vec<m::KeyValue> {
+    s.range(&m::RangeRequest {
+        revision,
+        ..m::RangeRequest::between(ALL, ALL)
+    })
+    .unwrap_or_else(|e| panic!("full range at revision {revision}: {e}"))
+    .kvs
 }
 
 /// A plain put's response and event agree with the state before it.

@@ -328,6 +328,22 @@ fn check_writes(h: &History, merged: &BTreeMap<i64, Vec<WatchedEvent>>, v: &mut 
             _ => {}
         }
     }
+    for r in &h.records {
+        let (Op::Delete { key } | Op::CasDelete { key, .. }, Outcome::Wrote { revision }) =
+            (&r.op, &r.outcome)
+        else {
+            continue;
+        };
+        let found = merged
+            .get(revision)
+            .is_some_and(|evs| evs.iter().any(|e| &e.key == key && e.value.is_none()));
+        if !found {
+            v.push(Violation {
+                property: "no acknowledged write lost",
+                detail: format!("client {} delete of {:?} acknowledged at revision {revision}, but no such delete is in the history", r.client, String::from_utf8_lossy(key)),
+            });
+        }
+    }
     for (val, (rev, key)) in &idx {
         if !issued.contains(val) {
             v.push(Violation {
@@ -378,6 +394,11 @@ fn effect_revision(
 ) -> Option<(i64, bool)> {
     match outcome {
         Outcome::Wrote { revision } => Some((*revision, true)),
+        // Later pages are pinned to the first page's revision on purpose.
+        Outcome::Listed { revision, .. } => match op {
+            Op::List { revision: 0, .. } => Some((*revision, false)),
+            _ => None,
+        },
         Outcome::Read { revision, .. }
         | Outcome::CasFailed { revision }
         | Outcome::Noop { revision } => Some((*revision, false)),

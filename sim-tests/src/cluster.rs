@@ -54,6 +54,8 @@ pub struct ClusterSpec {
     pub buggify: bool,
     pub planted_bug: Option<PlantedBug>,
     pub observer: Arc<dyn RaftObserver>,
+    /// BUGGIFY fires only while this is true (the fault phase).
+    pub faults_on: Arc<std::sync::atomic::AtomicBool>,
     /// (member, error) of every member whose `run` returned an error.
     pub exits: Arc<std::sync::Mutex<Vec<(String, String)>>>,
 }
@@ -98,6 +100,7 @@ impl Cluster {
             let incarnation = Arc::new(AtomicU64::new(0));
             let (seed, buggify_on, observer) = (spec.seed, spec.buggify, spec.observer.clone());
             let exits = spec.exits.clone();
+            let gate = spec.faults_on.clone();
             let (d, c) = (disk.clone(), clock.clone());
             let node = handle
                 .create_node()
@@ -112,6 +115,7 @@ impl Cluster {
                             buggify::DEFAULT_SITE_ENABLE_PROBABILITY,
                             buggify::DEFAULT_FIRE_PROBABILITY,
                         )
+                        .with_gate(gate.clone())
                     } else {
                         Buggify::disabled()
                     };

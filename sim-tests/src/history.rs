@@ -22,6 +22,18 @@ pub enum Op {
         expect_mod: i64,
         value: Vec<u8>,
     },
+    /// Delete `key` if its mod revision equals `expect_mod` (Kubernetes-style delete).
+    CasDelete {
+        key: Vec<u8>,
+        expect_mod: i64,
+    },
+    /// One page of a list: keys in `[start, end)`, at most `limit`, at `revision` (0 = now).
+    List {
+        start: Vec<u8>,
+        end: Vec<u8>,
+        limit: i64,
+        revision: i64,
+    },
     /// Grant a lease, put `value` under it, then revoke the lease (three calls, one record
     /// per call: `LeasePut` is the put).
     LeasePut {
@@ -48,6 +60,12 @@ pub struct ReadKv {
 pub enum Outcome {
     /// A read: the header revision and what it returned.
     Read { revision: i64, kv: Option<ReadKv> },
+    /// A list page: the header revision, the keys and states, and whether more follow.
+    Listed {
+        revision: i64,
+        kvs: Vec<(Vec<u8>, ReadKv)>,
+        more: bool,
+    },
     /// A write that took effect at `revision`.
     Wrote { revision: i64 },
     /// A txn whose compare failed (no effect), read at `revision`.

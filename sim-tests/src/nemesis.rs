@@ -35,6 +35,9 @@ pub struct Nemesis {
     start: Instant,
     history: SharedHistory,
     checker: Arc<RaftChecker>,
+    exits: Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    /// Exits already handled by [`Nemesis::restart_stopped`].
+    exits_seen: usize,
 }
 
 impl Nemesis {
@@ -44,6 +47,7 @@ impl Nemesis {
         start: Instant,
         history: SharedHistory,
         checker: Arc<RaftChecker>,
+        exits: Arc<std::sync::Mutex<Vec<(String, String)>>>,
     ) -> Nemesis {
         Nemesis {
             rng: rand::rngs::SmallRng::seed_from_u64(seed ^ 0x0e3e_5150),
@@ -51,6 +55,30 @@ impl Nemesis {
             start,
             history,
             checker,
+            exits,
+            exits_seen: 0,
+        }
+    }
+
+    /// Restarts members that stopped on an injected fault (a failed fsync, a BUGGIFY site),
+    /// as a supervisor would restart a crashed etcd.
+    pub fn restart_stopped(&mut self, cluster: &mut Cluster) {
+        let new: Vec<(String, String)> = {
+            let exits = self.exits.lock().expect("exits");
+            exits[self.exits_seen..].to_vec()
+        };
+        self.exits_seen += new.len();
+        for (name, err) in new {
+            let Some(i) = cluster.members.iter().position(|m| m.name == name) else {
+                continue;
+            };
+            cluster.kill(i);
+            cluster.members[i]
+                .disk
+                .crash(CrashMode::DropUnsynced, self.rng.random());
+            cluster.restart(i);
+            let at = self.now_ms();
+            self.mark(name, "restart", format!("after: {err}"), at, None);
         }
     }
 
@@ -71,7 +99,10 @@ impl Nemesis {
     /// Injects faults until `until` (time since start), healing each after its hold.
     pub async fn run(&mut self, cluster: &mut Cluster, until: Duration) {
         if self.params.faults.is_empty() {
-            tokio::time::sleep(until.saturating_sub(self.start.elapsed())).await;
+            while self.start.elapsed() < until {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                self.restart_stopped(cluster);
+            }
             return;
         }
         while self.start.elapsed() < until {

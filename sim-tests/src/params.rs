@@ -106,10 +106,14 @@ pub struct Params {
     pub snapshot_count: u64,
     /// Whether BUGGIFY fault sites are live in this run.
     pub buggify: bool,
+    /// Kubernetes-shaped traffic instead of etcd-shaped: keys `/registry/pods/<ns>/<name>`,
+    /// create-if-absent, update- and delete-if-mod-revision txns, paginated lists.
+    pub kube: bool,
 }
 
 /// Names of the pinnable parameters, in order.
-pub const PARAM_NAMES: [&str; 11] = [
+pub const PARAM_NAMES: [&str; 12] = [
+    "kube",
     "members",
     "clients",
     "keys",
@@ -155,6 +159,7 @@ impl Params {
             ],
             snapshot_count: [50, 200, 10_000][rng.random_range(0..3)],
             buggify: rng.random_bool(0.5),
+            kube: rng.random_bool(0.5),
         }
     }
 
@@ -173,6 +178,7 @@ impl Params {
                 "max_latency_ms" => self.max_latency_ms = num()?.max(1),
                 "snapshot_count" => self.snapshot_count = num()?.max(1),
                 "buggify" => self.buggify = v == "true" || v == "1",
+                "kube" => self.kube = v == "true" || v == "1",
                 "faults" => {
                     self.faults = v
                         .split(',')
@@ -198,11 +204,11 @@ impl Params {
     pub fn describe(&self) -> String {
         let faults: Vec<&str> = self.faults.iter().map(|f| f.name()).collect();
         format!(
-            "members={} clients={} keys={} fault_secs={} liveness_secs={} fault_interval_ms={} fault_hold_ms={} faults={} max_latency_ms={} mix={:?} snapshot_count={} buggify={}",
+            "members={} clients={} keys={} fault_secs={} liveness_secs={} fault_interval_ms={} fault_hold_ms={} faults={} max_latency_ms={} mix={:?} snapshot_count={} buggify={} kube={}",
             self.members, self.clients, self.keys, self.fault_secs, self.liveness_secs,
             self.fault_interval_ms, self.fault_hold_ms,
             if faults.is_empty() { "none".to_string() } else { faults.join(",") },
-            self.max_latency_ms, self.mix, self.snapshot_count, self.buggify
+            self.max_latency_ms, self.mix, self.snapshot_count, self.buggify, self.kube
         )
     }
 }

@@ -108,6 +108,7 @@ pub async fn run_body(scn: &Scenario, seed: u64, params: &Params, want_timeline:
     let history: SharedHistory = Arc::new(Mutex::new(History::default()));
     let checker = Arc::new(RaftChecker::default());
     let exits = Arc::new(Mutex::new(Vec::new()));
+    let faults_on = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let spec = ClusterSpec {
         members: params.members,
         seed,
@@ -116,6 +117,7 @@ pub async fn run_body(scn: &Scenario, seed: u64, params: &Params, want_timeline:
         planted_bug: scn.planted_bug,
         observer: checker.clone(),
         exits: exits.clone(),
+        faults_on: faults_on.clone(),
     };
     let mut cluster = Cluster::start(&spec);
     let mut violations = Vec::new();
@@ -157,7 +159,8 @@ pub async fn run_body(scn: &Scenario, seed: u64, params: &Params, want_timeline:
             .build();
         let (urls, hist, p) = (urls.clone(), history.clone(), params.clone());
         clients.push(node.spawn(async move {
-            let mut client = Client::new(c, urls, seed, p.keys, p.mix, start, hist.clone());
+            let mut client =
+                Client::new(c, urls, seed, p.keys, p.mix, start, hist.clone()).kube_shaped(p.kube);
             client.run_until(fault_end).await;
             liveness(&mut client, &hist, total_end).await
         }));
@@ -168,10 +171,12 @@ pub async fn run_body(scn: &Scenario, seed: u64, params: &Params, want_timeline:
         start,
         history.clone(),
         checker.clone(),
+        exits.clone(),
     );
     nemesis.run(&mut cluster, fault_end).await;
+    faults_on.store(false, std::sync::atomic::Ordering::Relaxed);
     nemesis.heal_all(&mut cluster);
-    restart_exited(&mut cluster, &exits);
+    nemesis.restart_stopped(&mut cluster);
     for (c, j) in clients.into_iter().enumerate() {
         if let Ok(false) | Err(_) = j.await {
             violations.push(Violation { property: "liveness: clients make progress", detail: format!("client {c} did not get {LIVENESS_STREAK_OPS} successes in a row after faults stopped") });
@@ -249,23 +254,6 @@ async fn liveness(client: &mut Client, hist: &SharedHistory, deadline: Duration)
     true
 }
 
-fn restart_exited(cluster: &mut Cluster, exits: &Arc<Mutex<Vec<(String, String)>>>) {
-    let names: Vec<String> = exits
-        .lock()
-        .expect("exits")
-        .iter()
-        .map(|(n, _)| n.clone())
-        .collect();
-    for i in 0..cluster.members.len() {
-        if names.contains(&cluster.members[i].name) {
-            cluster.members[i]
-                .disk
-                .crash(rkube::platform::disk::CrashMode::DropUnsynced, i as u64);
-            cluster.restart(i);
-        }
-    }
-}
-
 fn max_known_revision(history: &SharedHistory) -> i64 {
     let h = history.lock().expect("history");
     let from_ops = h.records.iter().filter_map(|r| match r.outcome {
@@ -330,7 +318,11 @@ fn run_seed_here(scn: &Scenario, seed: u64, params: &Params, want_timeline: bool
 static CHECK_ARGS: Mutex<Option<(Scenario, u64, Params)>> = Mutex::new(None);
 
 async fn check_body() -> u64 {
-    let (scn, seed, params) = CHECK_ARGS.lock().expect("check args").clone().expect("check args set");
+    let (scn, seed, params) = CHECK_ARGS
+        .lock()
+        .expect("check args")
+        .clone()
+        .expect("check args set");
     run_body(&scn, seed, &params, false).await.digest
 }
 
@@ -344,6 +336,7 @@ pub fn madsim_check_determinism(scn: &Scenario, seed: u64, params: &Params) -> u
     let _ = run_seed(scn, seed, params, false);
     *CHECK_ARGS.lock().expect("check args") = Some((scn.clone(), seed, params.clone()));
     let mut config = madsim::Config::default();
-    config.net.send_latency = Duration::from_millis(1)..Duration::from_millis(params.max_latency_ms.max(2));
+    config.net.send_latency =
+        Duration::from_millis(1)..Duration::from_millis(params.max_latency_ms.max(2));
     madsim::runtime::Runtime::check_determinism(seed, config, check_body)
 }

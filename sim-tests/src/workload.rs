@@ -71,6 +71,8 @@ pub struct Client {
     history: SharedHistory,
     /// Last mod revision this client saw per key (for CAS).
     seen_mod: std::collections::BTreeMap<Vec<u8>, i64>,
+    /// Kubernetes-shaped traffic (see [`crate::params::Params::kube`]).
+    kube: bool,
 }
 
 impl Client {
@@ -99,7 +101,14 @@ impl Client {
             start,
             history,
             seen_mod: Default::default(),
+            kube: false,
         }
+    }
+
+    /// Switches to Kubernetes-shaped traffic.
+    pub fn kube_shaped(mut self, kube: bool) -> Client {
+        self.kube = kube;
+        self
     }
 
     fn now_ms(&self) -> u64 {
@@ -141,7 +150,12 @@ impl Client {
     }
 
     fn pick_key(&mut self) -> Vec<u8> {
-        format!("k{}", self.rng.random_range(0..self.keys)).into_bytes()
+        let k = self.rng.random_range(0..self.keys);
+        if self.kube {
+            format!("{KUBE_PREFIX}ns{}/pod{k}", k % 2).into_bytes()
+        } else {
+            format!("k{k}").into_bytes()
+        }
     }
 
     fn next_value(&mut self) -> Vec<u8> {
@@ -162,12 +176,15 @@ impl Client {
             roll -= w;
         }
         let key = self.pick_key();
-        match kind {
-            0 => self.get(key).await,
-            1 => self.put(key).await,
-            2 => self.delete(key).await,
-            3 => self.cas(key).await,
-            _ => self.lease_put(key).await,
+        match (kind, self.kube) {
+            (0, _) => self.get(key).await,
+            (1, false) => self.put(key).await,
+            (1, true) => self.cas_with(key, 0).await,
+            (2, false) => self.delete(key).await,
+            (2, true) => self.cas_delete(key).await,
+            (3, _) => self.cas(key).await,
+            (_, false) => self.lease_put(key).await,
+            (_, true) => self.list().await,
         }
     }
 
@@ -232,6 +249,11 @@ impl Client {
 
     async fn cas(&mut self, key: Vec<u8>) {
         let expect_mod = self.seen_mod.get(&key).copied().unwrap_or(0);
+        self.cas_with(key, expect_mod).await
+    }
+
+    /// Put if `key`'s mod revision is `expect_mod` (0: create if absent).
+    async fn cas_with(&mut self, key: Vec<u8>, expect_mod: i64) {
         let value = self.next_value();
         let t = self.now_ms();
         let req = pb::TxnRequest {
@@ -315,6 +337,120 @@ impl Client {
         }
     }
 }
+
+impl Client {
+    /// Kubernetes-style delete: only if the key is unchanged since this client saw it.
+    async fn cas_delete(&mut self, key: Vec<u8>) {
+        let expect_mod = self.seen_mod.get(&key).copied().unwrap_or(0);
+        let t = self.now_ms();
+        let req = pb::TxnRequest {
+            compare: vec![mod_equals(&key, expect_mod)],
+            success: vec![pb::RequestOp {
+                request: Some(pb::request_op::Request::RequestDeleteRange(
+                    pb::DeleteRangeRequest {
+                        key: key.clone(),
+                        ..Default::default()
+                    },
+                )),
+            }],
+            failure: vec![],
+        };
+        let outcome = match with_timeout(self.kv.txn(req)).await {
+            Ok(r) if r.succeeded && deleted_any(&r) => Outcome::Wrote {
+                revision: rev(&r.header),
+            },
+            Ok(r) if r.succeeded => Outcome::Noop {
+                revision: rev(&r.header),
+            },
+            Ok(r) => Outcome::CasFailed {
+                revision: rev(&r.header),
+            },
+            Err(e) => Outcome::Unknown(e),
+        };
+        self.record(Op::CasDelete { key, expect_mod }, t, outcome);
+    }
+
+    /// A paginated list of every pod, as an API server lists: the first page at the current
+    /// revision, later pages pinned to that revision.
+    async fn list(&mut self) {
+        let end = KUBE_PREFIX_END.as_bytes().to_vec();
+        let mut start = KUBE_PREFIX.as_bytes().to_vec();
+        let mut revision = 0;
+        for _ in 0..MAX_LIST_PAGES {
+            let t = self.now_ms();
+            let req = pb::RangeRequest {
+                key: start.clone(),
+                range_end: end.clone(),
+                limit: LIST_PAGE_LIMIT,
+                revision,
+                ..Default::default()
+            };
+            let op = Op::List {
+                start: start.clone(),
+                end: end.clone(),
+                limit: LIST_PAGE_LIMIT,
+                revision,
+            };
+            match with_timeout(self.kv.range(req)).await {
+                Ok(r) => {
+                    let kvs: Vec<(Vec<u8>, ReadKv)> = r
+                        .kvs
+                        .into_iter()
+                        .map(|kv| (kv.key.clone(), read_kv(Some(kv)).expect("some")))
+                        .collect();
+                    let (more, header_rev) = (r.more, rev(&r.header));
+                    let last = kvs.last().map(|(k, _)| k.clone());
+                    self.record(
+                        op,
+                        t,
+                        Outcome::Listed {
+                            revision: header_rev,
+                            kvs,
+                            more,
+                        },
+                    );
+                    if revision == 0 {
+                        revision = header_rev;
+                    }
+                    match (more, last) {
+                        (true, Some(mut k)) => {
+                            k.push(0);
+                            start = k;
+                        }
+                        _ => return,
+                    }
+                }
+                Err(e) => {
+                    self.record(op, t, Outcome::Unknown(e));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn deleted_any(r: &pb::TxnResponse) -> bool {
+    r.responses.iter().any(|op| {
+        matches!(&op.response, Some(pb::response_op::Response::ResponseDeleteRange(d)) if d.deleted > 0)
+    })
+}
+
+fn mod_equals(key: &[u8], expect_mod: i64) -> pb::Compare {
+    pb::Compare {
+        key: key.to_vec(),
+        target: pb::compare::CompareTarget::Mod as i32,
+        result: pb::compare::CompareResult::Equal as i32,
+        target_union: Some(pb::compare::TargetUnion::ModRevision(expect_mod)),
+        ..Default::default()
+    }
+}
+
+/// Where Kubernetes-shaped traffic keeps its pods, and the end of that prefix.
+pub const KUBE_PREFIX: &str = "/registry/pods/";
+pub const KUBE_PREFIX_END: &str = "/registry/pods0";
+/// Page size of a paginated list, and the most pages one list reads.
+pub const LIST_PAGE_LIMIT: i64 = 2;
+pub const MAX_LIST_PAGES: usize = 16;
 
 /// Watches every key on member `url` from revision 1, resuming after failures, until
 /// `stop` resolves; records each response.

@@ -1,83 +1,108 @@
 //! An executable, model-checked abstraction of the store's replication protocol (Raft).
 //!
+//! This is a model of Raft's safety-relevant rules (Ongaro & Ousterhout, "In Search of an
+//! Understandable Consensus Algorithm", 2014), not a copy of raft-rs. [`check`] explores every
+//! state within [`Bounds`] breadth-first with stateright and reports counterexamples.
+//!
 //! # What it models
 //!
-//! `N` servers (3 in the checked configuration), each with the durable state `currentTerm`,
-//! `votedFor` and a log of `(term, value)` entries, and the volatile state role
-//! (Follower/Candidate/Leader), `commitIndex`, the candidate's granted votes and the leader's
-//! `matchIndex`. The actions are the ones of the Raft paper (Ongaro & Ousterhout, 2014):
+//! `N` servers (3 in the checked configuration), each with the durable `currentTerm`, `votedFor`
+//! and log of `(term, value)` entries, and the volatile role (Follower/Candidate/Leader),
+//! `commitIndex`, the candidate's received votes and the leader's `matchIndex`. The steps:
 //!
-//! - **timeout**: a follower or candidate starts an election (term + 1, votes for itself) and
-//!   broadcasts `RequestVote` carrying its last log index and term;
-//! - **vote**: a server grants at most one vote per term, only to a candidate whose log is at
-//!   least as up to date as its own (§5.4.1); a candidate that collects a majority becomes leader;
-//! - **client request**: a leader appends `(currentTerm, v)` for one of a few distinct values;
-//! - **replicate**: a leader sends `AppendEntries` with `prevLogIndex`/`prevLogTerm`, the suffix
-//!   of its log after `prevLogIndex`, and its `commitIndex`; the receiver runs the consistency
-//!   check, truncates only on a conflicting entry, appends, advances its `commitIndex` to
-//!   `min(leaderCommit, index of last new entry)` and acknowledges with its match index;
-//! - **commit**: on each acknowledgement the leader advances `commitIndex` to the largest index
-//!   that a majority stores *and whose entry is from the leader's current term* (§5.4.2);
-//! - **crash/restart** of any server (atomic): it keeps `currentTerm`, `votedFor` and its log and
+//! - **timeout**: a follower or candidate starts an election: term + 1, votes for itself, and
+//!   broadcasts RequestVote with its last log index and term;
+//! - **RequestVote**: a server that sees a newer term adopts it; it grants at most one vote per
+//!   term, and only to a candidate whose log is at least as up to date as its own (§5.4.1); a
+//!   candidate with a majority becomes leader;
+//! - **client request**: a leader appends `(currentTerm, v)`, `v` one of `values`;
+//! - **AppendEntries**: the receiver adopts a newer term (a candidate of the same term steps
+//!   down), rejects unless it has an entry at `prevLogIndex` with `prevLogTerm`, truncates only
+//!   at the first *conflicting* entry, appends, sets `commitIndex` to
+//!   `min(leaderCommit, index of last new entry)` if larger, and acknowledges with its match
+//!   index;
+//! - **commit**: on an acknowledgement the leader advances `commitIndex` to the largest index a
+//!   majority stores *whose entry is from the leader's current term* (§5.4.2);
+//! - **crash/restart** of any server, atomic: it keeps `currentTerm`, `votedFor` and its log and
 //!   loses its role, `commitIndex`, votes and `matchIndex`;
-//! - any message in flight may be delivered, to any eligible receiver, any number of times, in any
-//!   order, or never.
-//!
-//! A server that learns a higher term from any message adopts it, clears `votedFor` and becomes a
-//! follower.
+//! - the network loses, duplicates, delays and reorders every message (below).
 //!
 //! # Why a plain [`Model`] and not the actor framework
 //!
-//! The state is a plain struct with the network as a *set of messages ever sent*, and delivery
-//! does not consume a message. For safety properties this one set covers loss (a message is
-//! never delivered), duplication (it is delivered again) and reordering (any message may be
-//! delivered next), without a separate branch per fault and without the multiset bookkeeping of
-//! `Network::new_unordered_duplicating` plus `LossyNetwork::Yes`. Owning the state also gives
-//! direct control over crash/restart (what survives it is exactly the durable state above, and a
-//! planted bug can change that), the bounds, and the ghost variables the properties need. To keep
-//! the set small, a message is garbage-collected as soon as its delivery can no longer change
-//! anything: its term is below every possible receiver's term (terms never decrease), or it is a
-//! vote/acknowledgement for a candidacy/leadership that has ended or already counted it.
+//! Owning the state gives exact control over what a restart keeps (the durable state, which
+//! planted bug 1 changes), over the bounds, over the ghost variables the properties need, and
+//! over how messages are represented, which is where the state space is won or lost:
 //!
-//! # What it abstracts away
+//! - **RequestVote** messages sit in a set of messages sent, and delivery does not consume them:
+//!   any message can be delivered any number of times, in any order, or never, which is loss,
+//!   duplication and reordering at once, with no separate fault steps.
+//! - **AppendEntries** are not stored one by one. A leader's log and commit index only grow while
+//!   it is in office, so every message it has sent so far is a slice of its *current* log with
+//!   `leaderCommit` at most its current commit index. The model delivers any slice
+//!   `log[prev..prev + len]` of a leader's current log to any server, at any time; when the
+//!   leader leaves office (steps down or crashes) its log and commit index are frozen in a
+//!   [`Leadership`] and its messages stay deliverable. This covers every AppendEntries a leader
+//!   could have sent (raft-rs sends a subset: the suffix after `nextIndex`, so `nextIndex` is not
+//!   modelled). `leaderCommit` is always the leader's latest commit index (see below).
+//! - **Replies** travel with the request. An acknowledgement always reaches its leader at once;
+//!   a granted vote reaches its candidate at once or is lost. Both are complete for safety: a
+//!   leader's `matchIndex` and `commitIndex`, and a follower's `commitIndex`, only feed commit
+//!   decisions, and learning of commits earlier or more never removes a ghost record, so any
+//!   violation reachable with a late or lost acknowledgement is reachable with a prompt one. A
+//!   late vote is equivalent to a prompt one unless the candidate times out first, which is the
+//!   lost vote. Rejections are never sent (the same as losing them), and a message with a stale
+//!   term is ignored rather than answered with the newer term; terms still spread through every
+//!   request and through timeouts.
 //!
-//! - Rejections are not sent (a rejected `RequestVote` or a failed consistency check produces no
-//!   reply), and a message with a stale term is ignored rather than answered with the newer term.
-//!   Both are indistinguishable from losing that reply, which the network already allows; terms
-//!   still spread through every other message and through timeouts.
-//! - `nextIndex` is replaced by letting the leader pick *any* `prevLogIndex` in `0..=len(log)` for
-//!   each `AppendEntries`. Real leaders send a subset of those messages, so the model checks a
-//!   superset of raft-rs's behaviours. `AppendEntries` does not depend on the receiver, so it is
-//!   broadcast: any server other than the leader may receive it.
-//! - Committing happens atomically with the acknowledgement that makes it possible; a crash is an
-//!   atomic stop-and-restart (messages sent to a down server are modelled by delivering them later
-//!   or never). No pre-vote, check-quorum, leases, no-op entry on election, snapshots, membership
-//!   changes, or flow control; the state machine is the committed log itself.
+//! # Other abstractions
 //!
-//! # Bounds and size (see [`Bounds::default`], the CI configuration)
+//! Leaders never time out (basic Raft; a leader that stops leading is modelled by a crash). No
+//! pre-vote, check-quorum, leases, no-op entry on election, snapshots, membership changes, or
+//! flow control; the state machine is the committed log itself.
 //!
-//! 3 servers, terms up to 4, logs up to 2 entries, 1 client value, 1 crash, at most 8 messages
-//! in flight. Breadth-first search explores about NNN unique states in about NNN s in release mode
-//! on one thread. Four terms is the least in which the Figure 8 anomaly (§5.4.2) can happen with
-//! three servers, and the negative control below shows the bounds do reach it.
+//! # Reductions (none removes a behaviour that matters for the properties)
 //!
-//! # Properties (stateright `always`, over the state plus ghost history)
+//! - *Dead messages are dropped*: a message whose delivery can never again change anything
+//!   (every possible receiver is in a later term, or has already voted in that term). Terms
+//!   never decrease, so this is permanent.
+//! - *Symmetry*: servers are interchangeable, so after each step the servers are relabelled in a
+//!   canonical order ([`Bounds::symmetry`]); about 5× fewer states. Counterexamples are
+//!   translated back to fixed server ids ([`RaftModel::unreduced`]).
+//! - *Election records* (ghost) are dropped once no rival can win that term any more.
+//! - A crash that would lose nothing is not a step (it would only spend the crash budget).
 //!
-//! | name                   | paper       | how it is checked                                              |
-//! |------------------------|-------------|----------------------------------------------------------------|
-//! | `election safety`      | §5.2, Fig 3 | ghost set of every `(term, server)` ever elected: one per term |
-//! | `leader append-only`   | §5.3, Fig 3 | a monitor flags any step where a leader, still leader in the same term, does not extend its previous log |
-//! | `log matching`         | §5.3, Fig 3 | same index and term in two logs ⇒ identical prefixes          |
-//! | `leader completeness`  | §5.4, Fig 3 | ghost set of committed `(index, entry, term committed in)`; each is in every current leader of a later term |
-//! | `state machine safety` | §5.4.3, Fig 3 | no two committed entries (on any server, ever) share an index |
+//! # Bounds and size ([`Bounds::default`], what CI checks)
 //!
-//! and the `sometimes` property `a value is committed`, so the bounds are not vacuous.
+//! 3 servers, terms up to 4, logs up to 2 entries, 1 client value, 1 crash, at most 8 messages in
+//! flight (which never binds at these bounds). Breadth-first search visits 921,839 unique states
+//! (13.3 million generated, depth 24) in 12–18 s in release mode on one thread of a shared
+//! 2-core machine. Four terms is the least in which the Figure 8 anomaly can happen with three
+//! servers (an entry of term 1 committed in term 3 and lost to the leader of term 4), and the
+//! negative control shows these bounds reach it. One value is enough for the correct protocol:
+//! with one leader per term that only appends, an entry is identified by its index and term, so
+//! a second value only multiplies states (4.4 million with 2 values; logs of 3 entries give 5.6
+//! million).
+//!
+//! # Properties (stateright `always`, over the state and ghost history)
+//!
+//! | name                   | paper          | checked as |
+//! |------------------------|----------------|------------|
+//! | `election safety`      | §5.2, Figure 3 | ghost set of `(term, server)` elections: no term twice |
+//! | `leader append-only`   | §5.3, Figure 3 | a monitor flags a step after which a server that stays leader in the same term no longer extends its earlier log |
+//! | `log matching`         | §5.3, Figure 3 | two logs with the same term at an index are identical up to it |
+//! | `leader completeness`  | §5.4, Figure 3 | ghost set of commits `(index, entry, term of the deciding leader)`; each is in the log of every current leader of a later term |
+//! | `state machine safety` | §5.4.3, Figure 3 | no two commit records (any server, any time, crashes included) differ at an index |
+//!
+//! and the `sometimes` properties that show the bounds are not vacuous: `a value is committed`,
+//! `logs diverge` (conflicting entries arise), and `an earlier term's entry is committed` (the
+//! indirect commit of §5.4.2).
 //!
 //! # Negative controls
 //!
-//! [`PlantedBug`] switches on one of two known bugs: not persisting `votedFor` (the checker finds
-//! two leaders in one term) and committing an earlier term's entry by counting replicas (the
-//! Figure 8 bug; the checker finds a leader missing a committed entry).
+//! [`PlantedBug`] switches in a known bug, and the checker must find it: not persisting
+//! `votedFor` (two leaders in one term, after a crash) and committing an earlier term's entry by
+//! counting replicas (Figure 8: a later leader lacks a committed entry). Stateright's BFS hands
+//! work out in blocks, so a counterexample is short but not necessarily the shortest.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -104,7 +129,7 @@ pub const LOG_MATCHING: &str = "log matching";
 pub const LEADER_COMPLETENESS: &str = "leader completeness";
 /// §5.4.3: no two servers apply different entries at the same index.
 pub const STATE_MACHINE_SAFETY: &str = "state machine safety";
-/// The `always` properties, in the order the checker reports them.
+/// The `always` properties.
 pub const SAFETY_PROPERTIES: [&str; 5] = [
     ELECTION_SAFETY,
     LEADER_APPEND_ONLY,
@@ -112,8 +137,16 @@ pub const SAFETY_PROPERTIES: [&str; 5] = [
     LEADER_COMPLETENESS,
     STATE_MACHINE_SAFETY,
 ];
-/// The `sometimes` property showing that the bounds reach a commit.
+/// `sometimes`: some entry gets committed, so the bounds are not vacuous.
 pub const VALUE_COMMITTED: &str = "a value is committed";
+/// `sometimes`: two servers hold different entries at one index (conflicts do arise).
+pub const LOGS_DIVERGE: &str = "logs diverge";
+/// `sometimes`: an entry is committed by a leader of a later term than the entry's (§5.4.2's
+/// indirect commit).
+pub const EARLIER_TERM_COMMITTED: &str = "an earlier term's entry is committed";
+/// The `sometimes` properties: the checker must find an example of each.
+pub const REACHABILITY_PROPERTIES: [&str; 3] =
+    [VALUE_COMMITTED, LOGS_DIVERGE, EARLIER_TERM_COMMITTED];
 
 /// Most servers [`Bounds::servers`] may ask for (states are fixed-size, for speed).
 pub const MAX_SERVERS: usize = 5;
@@ -141,8 +174,8 @@ pub struct Bounds {
     /// States with more messages in flight (RequestVotes plus retired leaderships) are not
     /// explored.
     pub max_messages: usize,
-    /// Relabel servers into a canonical order after each step (symmetry reduction). Turn it off
-    /// to read counterexamples whose server ids stay fixed from step to step.
+    /// Relabel servers into a canonical order after each step (symmetry reduction). Paths in a
+    /// [`Report`] use fixed server ids either way.
     pub symmetry: bool,
     /// Checker threads.
     pub threads: usize,
@@ -156,7 +189,7 @@ impl Default for Bounds {
             max_log_len: 2,
             values: 1,
             max_crashes: 1,
-            max_messages: 6,
+            max_messages: 8,
             symmetry: true,
             threads: 1,
         }
@@ -166,9 +199,18 @@ impl Default for Bounds {
 impl Bounds {
     /// Panics unless the fixed-size state can represent every state these bounds reach.
     pub fn validate(&self) {
-        assert!((1..=MAX_SERVERS).contains(&self.servers), "servers: 1..={MAX_SERVERS}");
-        assert!(self.max_log_len <= MAX_LOG_LEN, "max_log_len: at most {MAX_LOG_LEN}");
-        assert!(self.values >= 1 && self.max_term < 16, "values >= 1, max_term < 16");
+        assert!(
+            (1..=MAX_SERVERS).contains(&self.servers),
+            "servers: 1..={MAX_SERVERS}"
+        );
+        assert!(
+            self.max_log_len <= MAX_LOG_LEN,
+            "max_log_len: at most {MAX_LOG_LEN}"
+        );
+        assert!(
+            self.values >= 1 && self.max_term < 16,
+            "values >= 1, max_term < 16"
+        );
         let per_term = self.max_term as usize * self.servers;
         let entries = self.max_log_len * self.max_term as usize * self.values as usize;
         assert!(
@@ -499,12 +541,13 @@ impl RaftModel {
     /// Whether a server other than `from` still has a term at or below `term`. Terms never
     /// decrease, so once this is false every message of `term` from `from` is dead.
     fn anyone_at_or_below(servers: &[Server], from: ServerId, term: Term) -> bool {
-        (0..servers.len())
-            .any(|i| i != from as usize && servers[i].term <= term)
+        (0..servers.len()).any(|i| i != from as usize && servers[i].term <= term)
     }
 
-    /// Whether delivering `rv` could still change anything, now or later. A server that already
-    /// voted in a term never votes again in it (unless the planted bug makes it forget).
+    /// Whether delivering `rv` could still change anything, now or later. A server that has voted
+    /// in a term never votes for anyone else in it (unless the planted bug makes it forget), and a
+    /// repeated grant to the same candidate adds nothing: had the first grant arrived at once, the
+    /// candidate would have been an idle leader until the repeat.
     fn is_live(&self, servers: &[Server], rv: &RequestVote) -> bool {
         let forgets = self.bug == Some(PlantedBug::VotedForNotPersisted);
         servers.iter().enumerate().any(|(i, r)| {
@@ -736,8 +779,7 @@ impl RaftModel {
         // elected still holds the first one's record.
         let rival_possible = |&(term, leader): &(Term, ServerId)| {
             last.servers.iter().enumerate().any(|(i, r)| {
-                i != leader as usize
-                    && (r.term < term || (r.term == term && r.is_candidate()))
+                i != leader as usize && (r.term < term || (r.term == term && r.is_candidate()))
             })
         };
         next.elections
@@ -771,40 +813,25 @@ fn record_commits(state: &mut State, id: ServerId, old: u8, term: Term) {
 /// Whether some server that was leader in `before` and still is, in the same term, in `after`
 /// no longer has its earlier log as a prefix.
 fn leader_log_rewritten(before: &State, after: &State) -> bool {
-    before.servers.iter().zip(after.servers.iter()).any(|(b, a)| {
-        b.is_leader() && a.is_leader() && b.term == a.term && !a.log.starts_with(&b.log)
-    })
+    before
+        .servers
+        .iter()
+        .zip(after.servers.iter())
+        .any(|(b, a)| {
+            b.is_leader() && a.is_leader() && b.term == a.term && !a.log.starts_with(&b.log)
+        })
 }
 
-impl Model for RaftModel {
-    type State = State;
-    type Action = Action;
-
-    fn init_states(&self) -> Vec<State> {
-        let mut servers = Inline::default();
-        for _ in 0..self.bounds.servers {
-            servers.push(Server::default());
-        }
-        vec![State {
-            servers,
-            requests: Set::default(),
-            retired: Set::default(),
-            crashes: 0,
-            elections: Set::default(),
-            committed: Inline::default(),
-            append_only_violated: false,
-        }]
-    }
-
-    fn actions(&self, state: &State, actions: &mut Vec<Action>) {
+impl RaftModel {
+    /// The actions enabled in `state`.
+    fn enabled(&self, state: &State, actions: &mut Vec<Action>) {
         let b = &self.bounds;
         for (id, s) in self.ids().zip(state.servers.iter()) {
             if s.is_leader() {
                 if s.log.len() < b.max_log_len {
-                    actions.extend((1..=b.values).map(|value| Action::ClientRequest {
-                        leader: id,
-                        value,
-                    }));
+                    actions.extend(
+                        (1..=b.values).map(|value| Action::ClientRequest { leader: id, value }),
+                    );
                 }
                 self.append_actions(state, s.term, id, actions);
             } else if s.term < b.max_term {
@@ -831,7 +858,8 @@ impl Model for RaftModel {
         }
     }
 
-    fn next_state(&self, last: &State, action: Action) -> Option<State> {
+    /// One step, without symmetry reduction; `None` if it changes nothing.
+    fn step(&self, last: &State, action: Action) -> Option<State> {
         let mut next = *last;
         self.apply(&mut next, action);
         if let Action::Crash(id) = action {
@@ -844,11 +872,63 @@ impl Model for RaftModel {
         if leader_log_rewritten(last, &next) {
             next.append_only_violated = true;
         }
-        if next == *last {
-            return None;
+        (next != *last).then_some(next)
+    }
+
+    /// Rewrites a path found under symmetry reduction, whose every step may relabel the servers,
+    /// into the same run with fixed server ids.
+    pub fn unreduced(&self, path: &[Action]) -> Vec<Action> {
+        let mut state = self.init_states()[0];
+        let mut to_fixed = IDENTITY;
+        let mut fixed = Vec::with_capacity(path.len());
+        for &action in path {
+            fixed.push(relabel_action(action, &to_fixed));
+            let next = self
+                .step(&state, action)
+                .expect("a discovered path replays");
+            let (next, perm) = if self.bounds.symmetry {
+                canonical(next)
+            } else {
+                (next, IDENTITY)
+            };
+            let mut relabelled = to_fixed;
+            for i in 0..self.bounds.servers {
+                relabelled[perm[i] as usize] = to_fixed[i];
+            }
+            (state, to_fixed) = (next, relabelled);
         }
+        fixed
+    }
+}
+
+impl Model for RaftModel {
+    type State = State;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<State> {
+        let mut servers = Inline::default();
+        for _ in 0..self.bounds.servers {
+            servers.push(Server::default());
+        }
+        vec![State {
+            servers,
+            requests: Set::default(),
+            retired: Set::default(),
+            crashes: 0,
+            elections: Set::default(),
+            committed: Inline::default(),
+            append_only_violated: false,
+        }]
+    }
+
+    fn actions(&self, state: &State, actions: &mut Vec<Action>) {
+        self.enabled(state, actions);
+    }
+
+    fn next_state(&self, last: &State, action: Action) -> Option<State> {
+        let next = self.step(last, action)?;
         Some(if self.bounds.symmetry {
-            canonical(next)
+            canonical(next).0
         } else {
             next
         })
@@ -866,6 +946,10 @@ impl Model for RaftModel {
             Property::always(LEADER_COMPLETENESS, |_, s| leader_completeness(s)),
             Property::always(STATE_MACHINE_SAFETY, |_, s| state_machine_safety(s)),
             Property::sometimes(VALUE_COMMITTED, |_, s: &State| !s.committed.is_empty()),
+            Property::sometimes(LOGS_DIVERGE, |_, s| logs_diverge(s)),
+            Property::sometimes(EARLIER_TERM_COMMITTED, |_, s: &State| {
+                s.committed.iter().any(|c| c.entry.term < c.term)
+            }),
         ]
     }
 }
@@ -882,22 +966,55 @@ fn signature(s: &Server) -> (Term, &[Entry], u8, u8) {
 
 /// Symmetry reduction: servers are interchangeable, so relabelling them gives a state with the
 /// same future and the same property values. Relabel so that servers appear sorted by
-/// [`signature`] (ties keep their order), which maps many symmetric states to one.
-fn canonical(state: State) -> State {
+/// [`signature`] (ties keep their order), which maps many symmetric states to one. Returns the
+/// relabelled state and the renaming (server `i` became `perm[i]`).
+fn canonical(state: State) -> (State, [ServerId; MAX_SERVERS]) {
     let n = state.servers.len();
-    let mut order = [0usize; MAX_SERVERS];
-    for (i, o) in order.iter_mut().enumerate() {
-        *o = i;
-    }
+    let mut order = IDENTITY.map(usize::from);
     order[..n].sort_by(|&a, &b| signature(&state.servers[a]).cmp(&signature(&state.servers[b])));
     if order[..n].iter().enumerate().all(|(new, &old)| new == old) {
-        return state;
+        return (state, IDENTITY);
     }
-    let mut perm = [0; MAX_SERVERS];
+    let mut perm = IDENTITY;
     for (new, &old) in order[..n].iter().enumerate() {
         perm[old] = new as ServerId;
     }
-    relabel(&state, &perm[..n])
+    (relabel(&state, &perm[..n]), perm)
+}
+
+/// The renaming that changes nothing.
+const IDENTITY: [ServerId; MAX_SERVERS] = [0, 1, 2, 3, 4];
+
+/// `action` with server `i` renamed `perm[i]`.
+fn relabel_action(action: Action, perm: &[ServerId]) -> Action {
+    let id = |i: ServerId| perm[i as usize];
+    match action {
+        Action::Timeout(s) => Action::Timeout(id(s)),
+        Action::Crash(s) => Action::Crash(id(s)),
+        Action::ClientRequest { leader, value } => Action::ClientRequest {
+            leader: id(leader),
+            value,
+        },
+        Action::RequestVote {
+            to,
+            msg,
+            vote_arrives,
+        } => Action::RequestVote {
+            to: id(to),
+            msg: RequestVote {
+                candidate: id(msg.candidate),
+                ..msg
+            },
+            vote_arrives,
+        },
+        Action::Append { to, msg } => Action::Append {
+            to: id(to),
+            msg: AppendEntries {
+                leader: id(msg.leader),
+                ..msg
+            },
+        },
+    }
 }
 
 /// `state` with server `i` renamed `perm[i]` everywhere.
@@ -977,6 +1094,16 @@ fn leader_completeness(state: &State) -> bool {
     })
 }
 
+/// Two servers hold different entries at the same index.
+fn logs_diverge(state: &State) -> bool {
+    let servers = &state.servers;
+    servers.iter().enumerate().any(|(i, a)| {
+        servers[i + 1..]
+            .iter()
+            .any(|b| a.log.iter().zip(b.log.iter()).any(|(x, y)| x != y))
+    })
+}
+
 /// §5.4.3: no two servers ever commit different entries at the same index.
 fn state_machine_safety(state: &State) -> bool {
     // Records are sorted by index, so any disagreement is between neighbours.
@@ -1001,8 +1128,8 @@ pub struct Report {
     pub max_depth: usize,
     /// Wall-clock checking time.
     pub elapsed: Duration,
-    /// Property name → the actions of the first path found that violates it (`always`) or
-    /// satisfies it (`sometimes`).
+    /// Property name → the actions, with fixed server ids, of the first path found that
+    /// violates it (`always`) or satisfies it (`sometimes`).
     pub discoveries: BTreeMap<&'static str, Vec<Action>>,
 }
 
@@ -1012,6 +1139,14 @@ impl Report {
         SAFETY_PROPERTIES
             .into_iter()
             .filter(|p| self.discoveries.contains_key(p))
+            .collect()
+    }
+
+    /// The `sometimes` properties without an example: the bounds are too small to show them.
+    pub fn unreached(&self) -> Vec<&'static str> {
+        REACHABILITY_PROPERTIES
+            .into_iter()
+            .filter(|p| !self.discoveries.contains_key(p))
             .collect()
     }
 }
@@ -1071,7 +1206,7 @@ pub fn check(bounds: Bounds, bug: Option<PlantedBug>) -> Report {
         discoveries: checker
             .discoveries()
             .into_iter()
-            .map(|(name, path)| (name, path.into_actions()))
+            .map(|(name, path)| (name, checker.model().unreduced(&path.into_actions())))
             .collect(),
     }
 }
@@ -1080,26 +1215,215 @@ pub fn check(bounds: Bounds, bug: Option<PlantedBug>) -> Report {
 mod tests {
     use super::*;
 
-    fn env(name: &str, default: usize) -> usize {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
+    /// Fewer unique states than this means the bounds or the model lost part of the space (the
+    /// default bounds reach 921,839).
+    const MIN_UNIQUE_STATES: usize = 800_000;
+
+    fn fixed_ids() -> Bounds {
+        Bounds {
+            symmetry: false,
+            ..Bounds::default()
+        }
+    }
+
+    fn holds(model: &RaftModel, property: &'static str, state: &State) -> bool {
+        (model.property(property).condition)(model, state)
+    }
+
+    /// Applies `actions` from the initial state, checking that each is enabled and does something.
+    fn replay(model: &RaftModel, actions: &[Action]) -> State {
+        let mut state = model.init_states()[0];
+        for (step, &action) in actions.iter().enumerate() {
+            let mut enabled = Vec::new();
+            model.actions(&state, &mut enabled);
+            assert!(
+                enabled.contains(&action),
+                "step {step}: {action:?} not enabled in {state:#?}"
+            );
+            state = model
+                .next_state(&state, action)
+                .unwrap_or_else(|| panic!("step {step}: {action:?} changed nothing"));
+        }
+        state
+    }
+
+    fn rv(term: Term, candidate: ServerId, last_index: u8, last_term: Term) -> RequestVote {
+        RequestVote {
+            term,
+            candidate,
+            last_index,
+            last_term,
+        }
+    }
+
+    fn deliver_rv(to: ServerId, msg: RequestVote) -> Action {
+        Action::RequestVote {
+            to,
+            msg,
+            vote_arrives: true,
+        }
+    }
+
+    fn append(to: ServerId, term: Term, leader: ServerId, prev_index: u8, len: u8) -> Action {
+        let msg = AppendEntries {
+            term,
+            leader,
+            prev_index,
+            len,
+        };
+        Action::Append { to, msg }
+    }
+
+    fn request(leader: ServerId) -> Action {
+        Action::ClientRequest { leader, value: 1 }
+    }
+
+    /// Figure 8 with three servers: S0 leads term 1 and appends (1,1) alone; S2 leads term 2 and
+    /// appends (2,1) alone; S0 leads term 3 and copies (1,1) to S1 (a majority); S2, whose last
+    /// term 2 beats S1's 1, then wins term 4 without (1,1).
+    fn figure_8() -> Vec<Action> {
+        vec![
+            Action::Timeout(0),
+            deliver_rv(1, rv(1, 0, 0, 0)),
+            request(0),
+            Action::Timeout(2),
+            Action::Timeout(2),
+            deliver_rv(1, rv(2, 2, 0, 0)),
+            request(2),
+            deliver_rv(0, rv(2, 2, 0, 0)),
+            Action::Timeout(0),
+            deliver_rv(1, rv(3, 0, 1, 1)),
+            append(1, 3, 0, 0, 1),
+            deliver_rv(2, rv(3, 0, 1, 1)),
+            Action::Timeout(2),
+            deliver_rv(1, rv(4, 2, 1, 2)),
+        ]
     }
 
     #[test]
+    fn model_checks_all_safety_properties() {
+        let (checker, elapsed) = run(RaftModel::new(Bounds::default()));
+        println!(
+            "default bounds: {} unique states ({} generated), max depth {}, in {elapsed:.1?}",
+            checker.unique_state_count(),
+            checker.state_count(),
+            checker.max_depth()
+        );
+        checker.assert_properties();
+        assert!(checker.is_done());
+        assert!(
+            checker.unique_state_count() > MIN_UNIQUE_STATES,
+            "only {} states",
+            checker.unique_state_count()
+        );
+    }
+
+    /// Checks the default bounds with `bug` planted; returns the report and the first of
+    /// `properties` with a counterexample, after replaying that counterexample (found under
+    /// symmetry reduction, translated to fixed ids) in a model without symmetry reduction.
+    fn counterexample(bug: PlantedBug, properties: &[&'static str]) -> (Report, &'static str) {
+        let report = check(Bounds::default(), Some(bug));
+        println!("{report}");
+        let found = properties
+            .iter()
+            .find(|p| report.discoveries.contains_key(*p));
+        let property = *found.unwrap_or_else(|| panic!("no counterexample: {report}"));
+        let model = RaftModel::with_bug(fixed_ids(), bug);
+        let last = replay(&model, &report.discoveries[property]);
+        assert!(!holds(&model, property, &last), "{report}{last:#?}");
+        (report, property)
+    }
+
+    #[test]
+    fn unpersisted_vote_breaks_election_safety() {
+        let (report, _) = counterexample(PlantedBug::VotedForNotPersisted, &[ELECTION_SAFETY]);
+        let path = &report.discoveries[ELECTION_SAFETY];
+        assert!(
+            path.iter().any(|a| matches!(a, Action::Crash(_))),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn committing_an_earlier_terms_entry_by_counting_breaks_leader_completeness() {
+        let bug = PlantedBug::CommitEarlierTermByCounting;
+        let (report, _) = counterexample(bug, &[LEADER_COMPLETENESS, STATE_MACHINE_SAFETY]);
+        assert!(!report.violated().contains(&ELECTION_SAFETY), "{report}");
+    }
+
+    #[test]
+    fn figure_8_is_caught_with_the_bug_and_prevented_without_it() {
+        let buggy = RaftModel::with_bug(fixed_ids(), PlantedBug::CommitEarlierTermByCounting);
+        let mut trace = figure_8();
+        let state = replay(&buggy, &trace);
+        assert!(!holds(&buggy, LEADER_COMPLETENESS, &state), "{state:#?}");
+        // S2 then overwrites (1,1) on S1 and, still counting replicas, commits (2,1) at index 1.
+        trace.push(append(1, 4, 2, 0, 1));
+        let state = replay(&buggy, &trace);
+        assert!(!holds(&buggy, STATE_MACHINE_SAFETY, &state), "{state:#?}");
+
+        let correct = RaftModel::new(fixed_ids());
+        let state = replay(&correct, &figure_8());
+        assert!(
+            state.committed.is_empty(),
+            "term 3's leader must not commit (1,1)"
+        );
+        // S2 overwrites S1's (1,1) and commits (2,1) only through an entry of its own term.
+        let mut trace = figure_8();
+        trace.extend([append(1, 4, 2, 0, 1), request(2), append(1, 4, 2, 1, 1)]);
+        let state = replay(&correct, &trace);
+        assert_eq!(state.servers[1].log, state.servers[2].log);
+        assert_eq!(state.servers[2].commit, 2);
+        for property in SAFETY_PROPERTIES
+            .into_iter()
+            .chain([EARLIER_TERM_COMMITTED])
+        {
+            assert!(holds(&correct, property, &state), "{property}: {state:#?}");
+        }
+    }
+
+    #[test]
+    fn stale_append_entries_never_truncate() {
+        let model = RaftModel::new(fixed_ids());
+        let trace = [
+            Action::Timeout(0),
+            deliver_rv(1, rv(1, 0, 0, 0)),
+            request(0),
+            request(0),
+            append(1, 1, 0, 0, 2),
+        ];
+        let state = replay(&model, &trace);
+        assert_eq!(state.servers[1].log.len(), 2);
+        assert_eq!(state.servers[0].commit, 2);
+        // An older, shorter AppendEntries arriving late changes nothing.
+        let late = model.next_state(&state, append(1, 1, 0, 0, 1));
+        assert_eq!(
+            late.map_or(state.servers[1].log, |s| s.servers[1].log),
+            state.servers[1].log
+        );
+    }
+
+    /// Explores bounds given by environment variables (S, T, L, V, C, M, SYM, TH, BUG), e.g.
+    /// `T=3 L=3 cargo test -p rkube-spec --release -- --ignored explore --nocapture`.
+    #[test]
     #[ignore]
     fn explore() {
+        let env = |name: &str, default: usize| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
         let d = Bounds::default();
         let bounds = Bounds {
             servers: env("S", d.servers),
-            max_term: env("T", d.max_term as usize) as u8,
+            max_term: env("T", d.max_term as usize) as Term,
             max_log_len: env("L", d.max_log_len),
-            values: env("V", d.values as usize) as u8,
+            values: env("V", d.values as usize) as Value,
             max_crashes: env("C", d.max_crashes as usize) as u8,
             max_messages: env("M", d.max_messages),
             symmetry: env("SYM", 1) == 1,
-            threads: env("TH", 1),
+            threads: env("TH", d.threads),
         };
         let bug = match env("BUG", 0) {
             1 => Some(PlantedBug::VotedForNotPersisted),

@@ -4,14 +4,16 @@
 //! in *which* faults exist, not only in when they strike. Inert unless enabled.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::rand::SharedRng;
 
 /// Default chance that a site is live for a whole run.
 pub const DEFAULT_SITE_ENABLE_PROBABILITY: f64 = 0.25;
-/// Default chance that a live site fires on one hit.
-pub const DEFAULT_FIRE_PROBABILITY: f64 = 0.05;
+/// Default chance that a live site fires on one hit. Sites sit on hot paths (every raft
+/// Ready), so this is small: a live site fires every few seconds of a busy run.
+pub const DEFAULT_FIRE_PROBABILITY: f64 = 0.001;
 
 struct Live {
     rng: SharedRng,
@@ -24,12 +26,24 @@ struct Live {
 /// The fault points of one node (or one simulation).
 pub struct Buggify {
     live: Option<Mutex<Live>>,
+    /// When present, sites fire only while it is true (the simulation turns faults off for
+    /// its liveness phase).
+    gate: Option<Arc<AtomicBool>>,
 }
 
 impl Buggify {
     /// Never fires (the real build's default).
     pub fn disabled() -> Buggify {
-        Buggify { live: None }
+        Buggify {
+            live: None,
+            gate: None,
+        }
+    }
+
+    /// Fires only while `gate` is true.
+    pub fn with_gate(mut self, gate: Arc<AtomicBool>) -> Buggify {
+        self.gate = Some(gate);
+        self
     }
 
     /// Fires per the two probabilities, drawing from `rng`.
@@ -41,6 +55,7 @@ impl Buggify {
                 fire_probability,
                 sites: BTreeMap::new(),
             })),
+            gate: None,
         }
     }
 
@@ -49,6 +64,11 @@ impl Buggify {
         let Some(live) = &self.live else {
             return false;
         };
+        if let Some(gate) = &self.gate {
+            if !gate.load(Ordering::Relaxed) {
+                return false;
+            }
+        }
         let mut live = live.lock().expect("buggify lock");
         let enable_p = live.site_enable_probability;
         if !live.sites.contains_key(site) {
@@ -100,6 +120,15 @@ mod tests {
         let a = run(7);
         assert!(a.iter().any(|f| *f) && a.iter().any(|f| !*f));
         assert_eq!(a, run(7));
+    }
+
+    #[test]
+    fn a_closed_gate_stops_every_site() {
+        let gate = Arc::new(AtomicBool::new(false));
+        let b = Buggify::enabled(SharedRng::seeded(3), 1.0, 1.0).with_gate(gate.clone());
+        assert!(!b.fire("s"));
+        gate.store(true, Ordering::Relaxed);
+        assert!(b.fire("s"));
     }
 
     #[test]

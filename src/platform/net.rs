@@ -155,16 +155,56 @@ pub fn grpc_channel(url: &str, timeout: Duration) -> Result<tonic::transport::Ch
     Ok(endpoint.connect_lazy())
 }
 
-/// Serves a tonic router on `addr` until `shutdown`.
+/// A bound gRPC server address. Binding first lets a caller report "address in use"
+/// before it starts anything else.
+pub struct GrpcListener {
+    addr: SocketAddr,
+    #[cfg(not(madsim))]
+    listener: TcpListener,
+}
+
+/// Binds the address a gRPC server will serve on.
+pub async fn bind_grpc(addr: SocketAddr) -> std::io::Result<GrpcListener> {
+    #[cfg(not(madsim))]
+    {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(GrpcListener { addr, listener })
+    }
+    #[cfg(madsim)]
+    {
+        // madsim-tonic binds inside `serve_with_shutdown`.
+        Ok(GrpcListener { addr })
+    }
+}
+
+/// Serves a tonic router on a bound listener until `shutdown`.
 pub async fn serve_grpc(
     router: tonic::transport::server::Router,
-    addr: SocketAddr,
+    listener: GrpcListener,
     mut shutdown: Shutdown,
 ) -> Result<(), String> {
-    router
-        .serve_with_shutdown(addr, async move { shutdown.wait().await })
-        .await
-        .map_err(|e| format!("grpc server on {addr}: {e}"))
+    let addr = listener.addr;
+    let signal = async move { shutdown.wait().await };
+    #[cfg(not(madsim))]
+    let served = {
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener.listener);
+        router.serve_with_incoming_shutdown(incoming, signal).await
+    };
+    #[cfg(madsim)]
+    let served = router.serve_with_shutdown(addr, signal).await;
+    served.map_err(|e| format!("grpc server on {addr}: {}", error_chain(&e)))
+}
+
+/// An error with its sources, `a: b: c`, so the root cause ("address in use") shows.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
 }
 
 #[cfg(all(test, not(madsim)))]

@@ -40,7 +40,10 @@ impl SharedRng {
 
     /// True with probability `p` (clamped to 0..=1).
     pub fn chance(&self, p: f64) -> bool {
-        self.inner.lock().expect("rng lock").random_bool(p.clamp(0.0, 1.0))
+        self.inner
+            .lock()
+            .expect("rng lock")
+            .random_bool(p.clamp(0.0, 1.0))
     }
 
     /// A child generator seeded from this one, for a sub-component that wants its own stream.

@@ -11,7 +11,9 @@ use super::error::StoreError;
 use super::lessor::Lessor;
 use super::mvcc::{self as m, Mvcc};
 use super::pb::etcdserverpb as pb;
-use super::pb::rkubepeerpb::{internal_request::Request, InternalRequest, MemberAttributes, StateSnapshot};
+use super::pb::rkubepeerpb::{
+    internal_request::Request, InternalRequest, MemberAttributes, StateSnapshot,
+};
 use super::watch::WatchHub;
 
 /// Everything a member applies entries to, behind one lock.
@@ -75,7 +77,10 @@ pub fn apply(
         None => Err(StoreError::Internal("empty request".into())),
     };
     let after = st.mvcc.current_revision();
-    assert!(after >= before, "revision went backwards: {before} -> {after}");
+    assert!(
+        after >= before,
+        "revision went backwards: {before} -> {after}"
+    );
     let mut header = *header;
     header.revision = after;
     let result = result.map(|a| with_header(a, &header));
@@ -135,7 +140,10 @@ fn apply_delete(st: &mut StoreState, d: &pb::DeleteRangeRequest) -> Result<Appli
     let req = convert::delete_from_pb(d).map_err(|e| StoreError::Internal(e.to_string()))?;
     let (resp, events) = st.mvcc.delete_range(&req)?;
     publish(st, &events);
-    Ok(Applied::DeleteRange(convert::delete_to_pb(&resp, &Default::default())))
+    Ok(Applied::DeleteRange(convert::delete_to_pb(
+        &resp,
+        &Default::default(),
+    )))
 }
 
 fn apply_txn(st: &mut StoreState, t: &pb::TxnRequest) -> Result<Applied, StoreError> {

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use super::pb::etcdserverpb as pb;
-use super::pb::etcdserverpb::{kv_client::KvClient, lease_client::LeaseClient, maintenance_client::MaintenanceClient};
+use super::pb::etcdserverpb::{
+    kv_client::KvClient, lease_client::LeaseClient, maintenance_client::MaintenanceClient,
+};
 use crate::platform::net;
 
 /// Deadline of one client call.
@@ -68,7 +70,11 @@ pub async fn fetch_backup(endpoint: &str) -> Result<Vec<u8>, String> {
         .map_err(|s| s.message().to_string())?
         .into_inner();
     let mut out = Vec::new();
-    while let Some(chunk) = stream.message().await.map_err(|s| s.message().to_string())? {
+    while let Some(chunk) = stream
+        .message()
+        .await
+        .map_err(|s| s.message().to_string())?
+    {
         if out.len() + chunk.blob.len() > MAX_BACKUP_BYTES {
             return Err(format!("backup larger than {MAX_BACKUP_BYTES} bytes"));
         }

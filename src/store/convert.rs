@@ -158,7 +158,11 @@ fn txn_from_pb_depth(t: &pb::TxnRequest, depth: usize) -> Result<m::TxnRequest, 
         return Err(ConvertError::TooDeep);
     }
     Ok(m::TxnRequest {
-        compare: t.compare.iter().map(compare_from_pb).collect::<Result<_, _>>()?,
+        compare: t
+            .compare
+            .iter()
+            .map(compare_from_pb)
+            .collect::<Result<_, _>>()?,
         success: t
             .success
             .iter()
@@ -211,7 +215,9 @@ pub fn txn_to_pb(t: &m::TxnResponse, header: &pb::ResponseHeader) -> pb::TxnResp
                 response: Some(match r {
                     m::ResponseOp::Range(x) => R::ResponseRange(range_to_pb(x, header)),
                     m::ResponseOp::Put(x) => R::ResponsePut(put_to_pb(x, header)),
-                    m::ResponseOp::DeleteRange(x) => R::ResponseDeleteRange(delete_to_pb(x, header)),
+                    m::ResponseOp::DeleteRange(x) => {
+                        R::ResponseDeleteRange(delete_to_pb(x, header))
+                    }
                     m::ResponseOp::Txn(x) => R::ResponseTxn(txn_to_pb(x, header)),
                 }),
             })

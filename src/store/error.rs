@@ -40,9 +40,9 @@ impl StoreError {
             | StoreError::Timeout
             | StoreError::LeaderChanged
             | StoreError::Stopped => Code::Unavailable,
-            StoreError::RequestTooLarge
-            | StoreError::TooManyOps
-            | StoreError::EmptyKey => Code::InvalidArgument,
+            StoreError::RequestTooLarge | StoreError::TooManyOps | StoreError::EmptyKey => {
+                Code::InvalidArgument
+            }
             StoreError::LeaseTtlTooLarge => Code::OutOfRange,
             StoreError::NoSpace => Code::ResourceExhausted,
             StoreError::Internal(_) => Code::Internal,

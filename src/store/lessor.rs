@@ -115,7 +115,11 @@ mod tests {
         assert_eq!(l.remaining(2, 0), Some((2, 2)), "TTL raised to the minimum");
         assert_eq!(l.expired(1_999), Vec::<i64>::new());
         assert_eq!(l.expired(2_000), vec![2]);
-        assert_eq!(l.expired(2_500), Vec::<i64>::new(), "not re-proposed before retry");
+        assert_eq!(
+            l.expired(2_500),
+            Vec::<i64>::new(),
+            "not re-proposed before retry"
+        );
         assert_eq!(l.expired(3_000), vec![2]);
         assert_eq!(l.renew(1, 4_000), Some(5));
         assert_eq!(l.remaining(1, 4_000), Some((5, 5)));

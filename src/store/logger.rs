@@ -35,5 +35,8 @@ impl Drain for TracingDrain {
 
 /// A slog logger for raft-rs that writes through tracing.
 pub fn raft_logger(member: &str) -> slog::Logger {
-    slog::Logger::root(TracingDrain.fuse(), slog::o!("member" => member.to_string()))
+    slog::Logger::root(
+        TracingDrain.fuse(),
+        slog::o!("member" => member.to_string()),
+    )
 }

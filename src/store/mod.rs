@@ -109,7 +109,9 @@ pub fn parse_initial_cluster(s: &str) -> Result<Vec<(String, String)>, String> {
             .split_once('=')
             .ok_or_else(|| format!("--initial-cluster entry {part:?} is not name=url"))?;
         if name.is_empty() || !url.starts_with("http://") {
-            return Err(format!("--initial-cluster entry {part:?}: need name=http://host:port"));
+            return Err(format!(
+                "--initial-cluster entry {part:?}: need name=http://host:port"
+            ));
         }
         out.push((name.to_string(), url.to_string()));
     }
@@ -235,7 +237,9 @@ pub async fn run_observed(
         .iter()
         .find(|(_, (n, _))| *n == cfg.name)
         .map(|(id, _)| *id)
-        .ok_or_else(|| RunError::Config(format!("--name {} is not in --initial-cluster", cfg.name)))?;
+        .ok_or_else(|| {
+            RunError::Config(format!("--name {} is not in --initial-cluster", cfg.name))
+        })?;
     let ids: Vec<u64> = initial.keys().copied().collect();
     let id_strs: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
     let cluster_id = stable_id(&id_strs.iter().map(|s| s.as_str()).collect::<Vec<_>>());
@@ -283,10 +287,18 @@ pub async fn run_observed(
         planted_bug: cfg.planted_bug,
     };
     let raft_cfg = node::raft_config(&node_cfg, snap_index);
-    let raw = raft::RawNode::new(&raft_cfg, rec.store.clone(), &logger::raft_logger(&cfg.name))?;
+    let raw = raft::RawNode::new(
+        &raft_cfg,
+        rec.store.clone(),
+        &logger::raft_logger(&cfg.name),
+    )?;
 
-    let peer_urls: Arc<BTreeMap<u64, String>> =
-        Arc::new(initial.iter().map(|(id, (_, u))| (*id, u.clone())).collect());
+    let peer_urls: Arc<BTreeMap<u64, String>> = Arc::new(
+        initial
+            .iter()
+            .map(|(id, (_, u))| (*id, u.clone()))
+            .collect(),
+    );
     let (feedback_tx, feedback_rx) = mpsc::channel(transport::PEER_QUEUE_MESSAGES);
     let transport = transport::Transport::start(me, &peer_urls, feedback_tx);
     let (cmd_tx, cmd_rx) = mpsc::channel(node::COMMAND_QUEUE_LEN);
@@ -303,12 +315,32 @@ pub async fn run_observed(
         },
         peer_urls: peer_urls.clone(),
     };
+    let bind = |addr: SocketAddr, what: &'static str| async move {
+        net::bind_grpc(addr)
+            .await
+            .map_err(|e| RunError::Config(format!("cannot listen for {what} on {addr}: {e}")))
+    };
+    let client_listener = bind(cfg.listen_client, "clients").await?;
+    let peer_listener = bind(cfg.listen_peer, "peers").await?;
     let (server_stop, server_shutdown) = task::shutdown_pair();
-    start_servers(&cfg, handle, raft_tx, server_shutdown);
+    start_servers(
+        &cfg,
+        handle,
+        raft_tx,
+        (client_listener, peer_listener),
+        server_shutdown,
+    );
     tracing::info!(name = %cfg.name, member = format!("{me:x}"), cluster = format!("{cluster_id:x}"),
         client = %cfg.listen_client, peer = %cfg.listen_peer, "store member starting");
     let node = node::Node::new(
-        node_cfg, raw, rec.store, rec.persist, shared, platform, transport, snap_index,
+        node_cfg,
+        raw,
+        rec.store,
+        rec.persist,
+        shared,
+        platform,
+        transport,
+        snap_index,
     )
     .with_observer(observer)
     .recovered(!rec.fresh);
@@ -321,6 +353,7 @@ fn start_servers(
     cfg: &StoreConfig,
     handle: service::Handle,
     raft_tx: mpsc::Sender<raft::prelude::Message>,
+    (client_listener, peer_listener): (net::GrpcListener, net::GrpcListener),
     shutdown: Shutdown,
 ) {
     use pb::etcdserverpb::{
@@ -331,8 +364,12 @@ fn start_servers(
     let max = cfg.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let client_router = tonic::transport::Server::builder()
         .add_service(KvServer::new(service::Kv(handle.clone())).max_decoding_message_size(max))
-        .add_service(WatchServer::new(service::Watch(handle.clone())).max_decoding_message_size(max))
-        .add_service(LeaseServer::new(service::Lease(handle.clone())).max_decoding_message_size(max))
+        .add_service(
+            WatchServer::new(service::Watch(handle.clone())).max_decoding_message_size(max),
+        )
+        .add_service(
+            LeaseServer::new(service::Lease(handle.clone())).max_decoding_message_size(max),
+        )
         .add_service(ClusterServer::new(service::Cluster(handle.clone())))
         .add_service(
             MaintenanceServer::new(service::Maintenance(handle.clone()))
@@ -343,15 +380,14 @@ fn start_servers(
             .max_decoding_message_size(transport::MAX_PEER_MESSAGE_BYTES)
             .max_encoding_message_size(transport::MAX_PEER_MESSAGE_BYTES),
     );
-    let (client_addr, peer_addr) = (cfg.listen_client, cfg.listen_peer);
     let s1 = shutdown.clone();
     task::spawn(async move {
-        if let Err(e) = net::serve_grpc(client_router, client_addr, s1).await {
+        if let Err(e) = net::serve_grpc(client_router, client_listener, s1).await {
             tracing::error!(error = %e, "client server stopped");
         }
     });
     task::spawn(async move {
-        if let Err(e) = net::serve_grpc(peer_router, peer_addr, shutdown).await {
+        if let Err(e) = net::serve_grpc(peer_router, peer_listener, shutdown).await {
             tracing::error!(error = %e, "peer server stopped");
         }
     });

@@ -160,6 +160,24 @@ pub enum NodeError {
     Storage(#[from] RaftStoreError),
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
+    /// A BUGGIFY site fired: the member stops here, like etcd at a failpoint that panics.
+    #[error("injected fault: buggify site {0}")]
+    Buggified(&'static str),
+}
+
+/// BUGGIFY sites, at the places etcd's robustness tests put failpoints.
+pub mod sites {
+    pub const BEFORE_WAL_SAVE: &str = "raft.before_wal_save";
+    pub const AFTER_WAL_SAVE: &str = "raft.after_wal_save";
+    pub const BEFORE_APPLY: &str = "raft.before_apply";
+    pub const AFTER_APPLY: &str = "raft.after_apply";
+    pub const BEFORE_SNAPSHOT_SAVE: &str = "raft.before_snapshot_save";
+    pub const AFTER_SNAPSHOT_SAVE: &str = "raft.after_snapshot_save";
+    pub const BEFORE_SNAPSHOT_APPLY: &str = "raft.before_snapshot_apply";
+    pub const AFTER_SNAPSHOT_APPLY: &str = "raft.after_snapshot_apply";
+    pub const DURING_COMPACTION: &str = "mvcc.during_compaction";
+    pub const BEFORE_LEADER_SEND: &str = "raft.before_leader_send";
+    pub const BEFORE_FOLLOWER_SEND: &str = "raft.before_follower_send";
 }
 
 /// The raft-rs configuration of a member.
@@ -232,6 +250,15 @@ impl Node {
         self
     }
 
+    /// Fails here if BUGGIFY fires this site (never in the real build).
+    fn buggify(&self, site: &'static str) -> Result<(), NodeError> {
+        if self.platform.buggify.fire(site) {
+            tracing::warn!(site, "buggify: stopping the member here");
+            return Err(NodeError::Buggified(site));
+        }
+        Ok(())
+    }
+
     fn bug(&self, b: PlantedBug) -> bool {
         self.cfg.planted_bug == Some(b)
     }
@@ -253,7 +280,10 @@ impl Node {
         mut shutdown: Shutdown,
     ) -> Result<(), NodeError> {
         self.reseed_election_timeout();
-        let mut ticker = self.platform.clock.interval(Duration::from_millis(self.cfg.tick_ms));
+        let mut ticker = self
+            .platform
+            .clock
+            .interval(Duration::from_millis(self.cfg.tick_ms));
         let mut attr_ticks = 0u64;
         loop {
             tokio::select! {
@@ -351,7 +381,9 @@ impl Node {
                 let _ = reply.send(r);
             }
             Command::Snapshot { reply } => {
-                let r = self.take_snapshot().map_err(|e| StoreError::Internal(e.to_string()));
+                let r = self
+                    .take_snapshot()
+                    .map_err(|e| StoreError::Internal(e.to_string()));
                 let _ = reply.send(r);
             }
         }
@@ -466,10 +498,17 @@ impl Node {
         }
     }
 
-    fn send(&mut self, msgs: Vec<Message>) {
+    fn send(&mut self, msgs: Vec<Message>) -> Result<(), NodeError> {
         if !msgs.is_empty() {
+            let site = if self.is_leader() {
+                sites::BEFORE_LEADER_SEND
+            } else {
+                sites::BEFORE_FOLLOWER_SEND
+            };
+            self.buggify(site)?;
             self.transport.send(msgs, &mut self.feedback);
         }
+        Ok(())
     }
 
     fn handle_ready(&mut self) -> Result<(), NodeError> {
@@ -480,12 +519,15 @@ impl Node {
         if let Some(ss) = rd.ss() {
             self.on_role(ss.raft_state);
         }
-        self.send(rd.take_messages());
+        self.send(rd.take_messages())?;
         if !rd.snapshot().is_empty() {
             self.install_snapshot(rd.snapshot().clone())?;
         }
         self.apply_entries(rd.take_committed_entries())?;
         let wrote = !rd.entries().is_empty() || rd.hs().is_some();
+        if wrote {
+            self.buggify(sites::BEFORE_WAL_SAVE)?;
+        }
         if !rd.entries().is_empty() {
             self.persist.append(rd.entries(), None)?;
             self.store.mem.wl().append(rd.entries())?;
@@ -497,13 +539,16 @@ impl Node {
         if wrote && !self.bug(PlantedBug::AckBeforeFsync) {
             self.persist.sync()?;
         }
+        if wrote {
+            self.buggify(sites::AFTER_WAL_SAVE)?;
+        }
         self.on_read_states(rd.take_read_states());
-        self.send(rd.take_persisted_messages());
+        self.send(rd.take_persisted_messages())?;
         let mut light = self.raw.advance(rd);
         if let Some(commit) = light.commit_index() {
             self.store.mem.wl().mut_hard_state().set_commit(commit);
         }
-        self.send(light.take_messages());
+        self.send(light.take_messages())?;
         self.apply_entries(light.take_committed_entries())?;
         self.raw.advance_apply();
         let fb = std::mem::take(&mut self.feedback);
@@ -574,39 +619,49 @@ impl Node {
                     .applied
                     .push((e.index, e.term, crc32fast::hash(&e.data)));
             }
+            self.buggify(sites::BEFORE_APPLY)?;
             match e.get_entry_type() {
                 EntryType::EntryNormal => {
-                    self.apply_normal(&e, term);
+                    self.apply_normal(&e, term)?;
                     if self.bug(PlantedBug::ApplyTwiceAfterRestart)
                         && self.apply_twice_pending
                         && !e.data.is_empty()
                     {
                         self.apply_twice_pending = false;
-                        self.apply_normal(&e, term);
+                        self.apply_normal(&e, term)?;
                     }
                 }
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
                     self.apply_conf_change(&e)?
                 }
             }
-            let mut st = self.shared.state.write().expect("state lock");
-            assert!(e.index > st.applied_index || e.index == 0, "entry applied twice");
-            st.applied_index = e.index;
+            {
+                let mut st = self.shared.state.write().expect("state lock");
+                assert!(
+                    e.index > st.applied_index || e.index == 0,
+                    "entry applied twice"
+                );
+                st.applied_index = e.index;
+            }
+            self.buggify(sites::AFTER_APPLY)?;
         }
         Ok(())
     }
 
-    fn apply_normal(&mut self, e: &Entry, term: u64) {
+    fn apply_normal(&mut self, e: &Entry, term: u64) -> Result<(), NodeError> {
         if e.data.is_empty() {
-            return; // a new leader's empty entry
+            return Ok(()); // a new leader's empty entry
         }
         let req = match InternalRequest::decode(e.data.as_ref()) {
             Ok(r) => r,
             Err(err) => {
                 tracing::error!(index = e.index, error = %err, "undecodable log entry skipped");
-                return;
+                return Ok(());
             }
         };
+        if matches!(req.request, Some(internal_request::Request::Compaction(_))) {
+            self.buggify(sites::DURING_COMPACTION)?;
+        }
         let now = self.now_ms();
         let min_ttl = self.min_lease_ttl_secs();
         let outcome = {
@@ -617,6 +672,7 @@ impl Node {
         if let Some(w) = self.waiters.remove(&req.id) {
             let _ = w.reply.send(Ok(outcome));
         }
+        Ok(())
     }
 
     fn apply_conf_change(&mut self, e: &Entry) -> Result<(), NodeError> {
@@ -650,7 +706,9 @@ impl Node {
         {
             let mut st = self.shared.state.write().expect("state lock");
             if st.watch.has_unsynced() {
-                let header = self.shared.header(st.mvcc.current_revision(), self.raw.raft.term);
+                let header = self
+                    .shared
+                    .header(st.mvcc.current_revision(), self.raw.raft.term);
                 let st = &mut *st;
                 st.watch.catch_up(&st.mvcc, &header);
             }
@@ -677,7 +735,9 @@ impl Node {
         meta.index = applied;
         meta.term = raft::Storage::term(&self.store, applied)?;
         meta.set_conf_state(self.raw.raft.prs().conf().to_conf_state());
+        self.buggify(sites::BEFORE_SNAPSHOT_SAVE)?;
         self.persist.save_snapshot(&self.store, &snap)?;
+        self.buggify(sites::AFTER_SNAPSHOT_SAVE)?;
         let compact_to = applied.saturating_sub(self.cfg.catchup_entries);
         if compact_to > 0 {
             self.store.mem.wl().compact(compact_to)?;
@@ -689,17 +749,22 @@ impl Node {
 
     fn install_snapshot(&mut self, snap: Snapshot) -> Result<(), NodeError> {
         let index = snap.get_metadata().index;
+        self.buggify(sites::BEFORE_SNAPSHOT_APPLY)?;
         {
             let mut st = self.shared.state.write().expect("state lock");
             apply::restore_state(&mut st, &snap.data)
                 .map_err(|e| RaftStoreError::Corrupt(format!("snapshot data: {e}")))?;
-            assert_eq!(st.applied_index, index, "snapshot data and metadata disagree");
+            assert_eq!(
+                st.applied_index, index,
+                "snapshot data and metadata disagree"
+            );
             st.watch.mark_all_unsynced();
         }
         self.store.mem.wl().apply_snapshot(snap.clone())?;
         self.persist.save_snapshot(&self.store, &snap)?;
         self.last_snapshot_index = index;
         tracing::info!(index, "installed snapshot from leader");
+        self.buggify(sites::AFTER_SNAPSHOT_APPLY)?;
         Ok(())
     }
 

@@ -240,7 +240,11 @@ pub fn write_snapshot_file(disk: &dyn Disk, snap: &Snapshot) -> std::io::Result<
 
 impl Persist {
     /// Appends entries and the hard state to the WAL (not yet durable).
-    pub fn append(&mut self, entries: &[Entry], hs: Option<&HardState>) -> Result<(), RaftStoreError> {
+    pub fn append(
+        &mut self,
+        entries: &[Entry],
+        hs: Option<&HardState>,
+    ) -> Result<(), RaftStoreError> {
         let mut records = Vec::with_capacity(entries.len() + 1);
         for e in entries {
             records.push(Record {

@@ -110,7 +110,13 @@ impl Handle {
 
     /// A response header at the current revision.
     pub fn header(&self) -> pb::ResponseHeader {
-        let rev = self.shared.state.read().expect("state lock").mvcc.current_revision();
+        let rev = self
+            .shared
+            .state
+            .read()
+            .expect("state lock")
+            .mvcc
+            .current_revision();
         self.shared.header(rev, self.shared.status().term)
     }
 }
@@ -129,7 +135,10 @@ pub struct Kv(pub Handle);
 
 #[tonic::async_trait]
 impl pb::kv_server::Kv for Kv {
-    async fn range(&self, req: Request<pb::RangeRequest>) -> Result<Response<pb::RangeResponse>, Status> {
+    async fn range(
+        &self,
+        req: Request<pb::RangeRequest>,
+    ) -> Result<Response<pb::RangeResponse>, Status> {
         let r = req.into_inner();
         let mr = convert::range_from_pb(&r).map_err(st)?;
         if !r.serializable {
@@ -157,7 +166,13 @@ impl pb::kv_server::Kv for Kv {
     ) -> Result<Response<pb::DeleteRangeResponse>, Status> {
         let d = req.into_inner();
         convert::delete_from_pb(&d).map_err(st)?;
-        match self.0.propose(IReq::DeleteRange(d)).await.map_err(st)?.result {
+        match self
+            .0
+            .propose(IReq::DeleteRange(d))
+            .await
+            .map_err(st)?
+            .result
+        {
             Ok(Applied::DeleteRange(r)) => Ok(Response::new(r)),
             other => Err(unexpected(other)),
         }
@@ -215,9 +230,17 @@ impl pb::watch_server::Watch for Watch {
                     break;
                 }
             }
-            handle.shared.state.write().expect("state lock").watch.remove_stream(stream_id);
+            handle
+                .shared
+                .state
+                .write()
+                .expect("state lock")
+                .watch
+                .remove_stream(stream_id);
         });
-        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 }
 
@@ -250,21 +273,27 @@ async fn on_watch_request(
         Some(U::CancelRequest(c)) => {
             let mut state = handle.shared.state.write().expect("state lock");
             let header = handle.shared.header(state.mvcc.current_revision(), term);
-            state.watch.cancel(stream, c.watch_id).then(|| pb::WatchResponse {
-                header: Some(header),
-                watch_id: c.watch_id,
-                canceled: true,
-                ..Default::default()
-            })
+            state
+                .watch
+                .cancel(stream, c.watch_id)
+                .then(|| pb::WatchResponse {
+                    header: Some(header),
+                    watch_id: c.watch_id,
+                    canceled: true,
+                    ..Default::default()
+                })
         }
         Some(U::ProgressRequest(_)) => {
             let state = handle.shared.state.read().expect("state lock");
             let header = handle.shared.header(state.mvcc.current_revision(), term);
-            state.watch.stream_synced(stream).then(|| pb::WatchResponse {
-                header: Some(header),
-                watch_id: super::watch::PROGRESS_WATCH_ID,
-                ..Default::default()
-            })
+            state
+                .watch
+                .stream_synced(stream)
+                .then(|| pb::WatchResponse {
+                    header: Some(header),
+                    watch_id: super::watch::PROGRESS_WATCH_ID,
+                    ..Default::default()
+                })
         }
         None => None,
     };
@@ -289,7 +318,10 @@ impl Handle {
 
     /// A lease call answered by the leader (forwarded if this member is a follower).
     async fn keep_alive(&self, id: i64) -> Result<i64, StoreError> {
-        match self.call(|reply| Command::LeaseKeepAlive { id, reply }).await? {
+        match self
+            .call(|reply| Command::LeaseKeepAlive { id, reply })
+            .await?
+        {
             Ok(ttl) => Ok(ttl),
             Err(LeaseCallError::Store(e)) => Err(e),
             Err(LeaseCallError::NotLeader(leader)) => {
@@ -304,7 +336,10 @@ impl Handle {
     }
 
     async fn time_to_live(&self, id: i64) -> Result<(i64, i64), StoreError> {
-        match self.call(|reply| Command::LeaseTimeToLive { id, reply }).await? {
+        match self
+            .call(|reply| Command::LeaseTimeToLive { id, reply })
+            .await?
+        {
             Ok(v) => Ok(v),
             Err(LeaseCallError::Store(e)) => Err(e),
             Err(LeaseCallError::NotLeader(leader)) => {
@@ -319,7 +354,10 @@ impl Handle {
         }
     }
 
-    fn peer_client(&self, member: u64) -> Result<PeerClient<tonic::transport::Channel>, StoreError> {
+    fn peer_client(
+        &self,
+        member: u64,
+    ) -> Result<PeerClient<tonic::transport::Channel>, StoreError> {
         let url = self.peer_urls.get(&member).ok_or(StoreError::NoLeader)?;
         let ch = net::grpc_channel(url, self.timeout()).map_err(StoreError::Internal)?;
         Ok(PeerClient::new(ch))
@@ -367,7 +405,11 @@ impl pb::lease_server::Lease for Lease {
         &self,
         req: Request<pb::LeaseRevokeRequest>,
     ) -> Result<Response<pb::LeaseRevokeResponse>, Status> {
-        let out = self.0.propose(IReq::LeaseRevoke(req.into_inner())).await.map_err(st)?;
+        let out = self
+            .0
+            .propose(IReq::LeaseRevoke(req.into_inner()))
+            .await
+            .map_err(st)?;
         Ok(Response::new(pb::LeaseRevokeResponse {
             header: Some(out.header),
         }))
@@ -406,7 +448,9 @@ impl pb::lease_server::Lease for Lease {
                 }
             }
         });
-        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
     async fn lease_time_to_live(
@@ -439,10 +483,20 @@ impl pb::lease_server::Lease for Lease {
         _req: Request<pb::LeaseLeasesRequest>,
     ) -> Result<Response<pb::LeaseLeasesResponse>, Status> {
         self.0.read_barrier().await.map_err(st)?;
-        let leases = self.0.shared.state.read().expect("state lock").mvcc.leases();
+        let leases = self
+            .0
+            .shared
+            .state
+            .read()
+            .expect("state lock")
+            .mvcc
+            .leases();
         Ok(Response::new(pb::LeaseLeasesResponse {
             header: Some(self.0.header()),
-            leases: leases.into_iter().map(|(id, _)| pb::LeaseStatus { id }).collect(),
+            leases: leases
+                .into_iter()
+                .map(|(id, _)| pb::LeaseStatus { id })
+                .collect(),
         }))
     }
 }
@@ -456,7 +510,14 @@ impl pb::cluster_server::Cluster for Cluster {
         &self,
         _req: Request<pb::MemberListRequest>,
     ) -> Result<Response<pb::MemberListResponse>, Status> {
-        let published = self.0.shared.state.read().expect("state lock").members.clone();
+        let published = self
+            .0
+            .shared
+            .state
+            .read()
+            .expect("state lock")
+            .members
+            .clone();
         let members = self
             .0
             .shared
@@ -485,7 +546,10 @@ pub struct Maintenance(pub Handle);
 
 #[tonic::async_trait]
 impl pb::maintenance_server::Maintenance for Maintenance {
-    async fn alarm(&self, req: Request<pb::AlarmRequest>) -> Result<Response<pb::AlarmResponse>, Status> {
+    async fn alarm(
+        &self,
+        req: Request<pb::AlarmRequest>,
+    ) -> Result<Response<pb::AlarmResponse>, Status> {
         let a = req.into_inner();
         let get = a.action == pb::alarm_request::AlarmAction::Get as i32;
         let alarms = if get {
@@ -503,7 +567,10 @@ impl pb::maintenance_server::Maintenance for Maintenance {
         }))
     }
 
-    async fn status(&self, _req: Request<pb::StatusRequest>) -> Result<Response<pb::StatusResponse>, Status> {
+    async fn status(
+        &self,
+        _req: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusResponse>, Status> {
         let s = self.0.shared.status();
         let (size, errors) = {
             let state = self.0.shared.state.read().expect("state lock");
@@ -531,13 +598,20 @@ impl pb::maintenance_server::Maintenance for Maintenance {
         &self,
         _req: Request<pb::DefragmentRequest>,
     ) -> Result<Response<pb::DefragmentResponse>, Status> {
-        self.0.call(|reply| Command::Snapshot { reply }).await.map_err(st)?.map_err(st)?;
+        self.0
+            .call(|reply| Command::Snapshot { reply })
+            .await
+            .map_err(st)?
+            .map_err(st)?;
         Ok(Response::new(pb::DefragmentResponse {
             header: Some(self.0.header()),
         }))
     }
 
-    async fn hash(&self, _req: Request<pb::HashRequest>) -> Result<Response<pb::HashResponse>, Status> {
+    async fn hash(
+        &self,
+        _req: Request<pb::HashRequest>,
+    ) -> Result<Response<pb::HashResponse>, Status> {
         let hash = self.0.shared.state.read().expect("state lock").mvcc.hash();
         Ok(Response::new(pb::HashResponse {
             header: Some(self.0.header()),
@@ -545,7 +619,10 @@ impl pb::maintenance_server::Maintenance for Maintenance {
         }))
     }
 
-    async fn hash_kv(&self, _req: Request<pb::HashKvRequest>) -> Result<Response<pb::HashKvResponse>, Status> {
+    async fn hash_kv(
+        &self,
+        _req: Request<pb::HashKvRequest>,
+    ) -> Result<Response<pb::HashKvResponse>, Status> {
         let (hash, compact) = {
             let state = self.0.shared.state.read().expect("state lock");
             (state.mvcc.hash(), state.mvcc.compact_revision())
@@ -601,10 +678,16 @@ pub struct Peer {
 
 #[tonic::async_trait]
 impl peerpb::peer_server::Peer for Peer {
-    async fn send(&self, req: Request<peerpb::RaftBatch>) -> Result<Response<peerpb::RaftAck>, Status> {
+    async fn send(
+        &self,
+        req: Request<peerpb::RaftBatch>,
+    ) -> Result<Response<peerpb::RaftAck>, Status> {
         let batch = req.into_inner();
         if !self.handle.peer_urls.contains_key(&batch.from) {
-            return Err(Status::permission_denied(format!("unknown member {:x}", batch.from)));
+            return Err(Status::permission_denied(format!(
+                "unknown member {:x}",
+                batch.from
+            )));
         }
         let msgs = transport::decode_batch(&batch).map_err(Status::invalid_argument)?;
         for m in msgs {
@@ -619,7 +702,11 @@ impl peerpb::peer_server::Peer for Peer {
         req: Request<pb::LeaseKeepAliveRequest>,
     ) -> Result<Response<pb::LeaseKeepAliveResponse>, Status> {
         let id = req.into_inner().id;
-        let r = self.handle.call(|reply| Command::LeaseKeepAlive { id, reply }).await.map_err(st)?;
+        let r = self
+            .handle
+            .call(|reply| Command::LeaseKeepAlive { id, reply })
+            .await
+            .map_err(st)?;
         match r {
             Ok(ttl) => Ok(Response::new(pb::LeaseKeepAliveResponse {
                 header: Some(self.handle.header()),
@@ -636,7 +723,11 @@ impl peerpb::peer_server::Peer for Peer {
         req: Request<pb::LeaseTimeToLiveRequest>,
     ) -> Result<Response<pb::LeaseTimeToLiveResponse>, Status> {
         let id = req.into_inner().id;
-        let r = self.handle.call(|reply| Command::LeaseTimeToLive { id, reply }).await.map_err(st)?;
+        let r = self
+            .handle
+            .call(|reply| Command::LeaseTimeToLive { id, reply })
+            .await
+            .map_err(st)?;
         match r {
             Ok((ttl, granted_ttl)) => Ok(Response::new(pb::LeaseTimeToLiveResponse {
                 header: Some(self.handle.header()),

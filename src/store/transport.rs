@@ -38,7 +38,11 @@ pub struct Transport {
 
 impl Transport {
     /// Starts one sender task per peer (`peers`: id → peer URL; excludes self).
-    pub fn start(self_id: u64, peers: &BTreeMap<u64, String>, feedback: mpsc::Sender<Feedback>) -> Transport {
+    pub fn start(
+        self_id: u64,
+        peers: &BTreeMap<u64, String>,
+        feedback: mpsc::Sender<Feedback>,
+    ) -> Transport {
         let mut queues = BTreeMap::new();
         for (&id, url) in peers {
             if id == self_id {
@@ -97,7 +101,9 @@ async fn peer_sender(
                 Err(_) => break,
             }
         }
-        let has_snapshot = batch.iter().any(|m| m.get_msg_type() == MessageType::MsgSnapshot);
+        let has_snapshot = batch
+            .iter()
+            .any(|m| m.get_msg_type() == MessageType::MsgSnapshot);
         let req = RaftBatch {
             from: self_id,
             messages: batch
@@ -129,7 +135,10 @@ pub fn decode_batch(batch: &RaftBatch) -> Result<Vec<Message>, String> {
     for raw in &batch.messages {
         let m = Message::parse_from_bytes(raw).map_err(|e| format!("bad raft message: {e}"))?;
         if m.from != batch.from {
-            return Err(format!("message from {} in a batch from {}", m.from, batch.from));
+            return Err(format!(
+                "message from {} in a batch from {}",
+                m.from, batch.from
+            ));
         }
         out.push(m);
     }

@@ -83,8 +83,12 @@ fn parse_range(s: &str) -> Result<(u64, u64), String> {
 }
 
 fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     let cli = Cli::parse();
     match imp::dispatch(cli.cmd) {
         Ok(code) => code,
@@ -258,7 +262,9 @@ mod imp {
         if da == db {
             let scn = scenario_named(name)?;
             let params = scenario::params_for(&scn, seed, &parse_sets(sets)?)?;
-            let checked = std::panic::catch_unwind(|| scenario::madsim_check_determinism(&scn, seed, &params));
+            let checked = std::panic::catch_unwind(|| {
+                scenario::madsim_check_determinism(&scn, seed, &params)
+            });
             match checked {
                 Ok(_) => {
                     println!("deterministic: seed {seed} digest {da} in two processes; every random draw identical in two in-process runs");
