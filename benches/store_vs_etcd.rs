@@ -88,6 +88,10 @@ mod bench {
         window: Duration,
         warmup: Duration,
         seq_puts: usize,
+        /// `BENCH_MEMBERS`: run only this topology (for profiling one case).
+        only_members: Option<usize>,
+        /// `BENCH_ONLY`: run only this system (for profiling; the target is not evaluated).
+        only_system: Option<Kind>,
     }
 
     impl Settings {
@@ -102,12 +106,46 @@ mod bench {
                 Err(_) => DEFAULT_BENCH_SECONDS,
             };
             let scaled = SEQ_PUTS as u64 * secs.min(DEFAULT_BENCH_SECONDS) / DEFAULT_BENCH_SECONDS;
+            let only_members = match std::env::var("BENCH_MEMBERS") {
+                Ok(s) => Some(
+                    s.trim()
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| TOPOLOGIES.contains(n))
+                        .ok_or_else(|| {
+                            format!("BENCH_MEMBERS={s:?}: need one of {TOPOLOGIES:?}")
+                        })?,
+                ),
+                Err(_) => None,
+            };
+            let only_system = match std::env::var("BENCH_ONLY").as_deref() {
+                Ok("etcd") => Some(Kind::Etcd),
+                Ok("rkube") => Some(Kind::Rkube),
+                Ok(other) => return Err(format!("BENCH_ONLY={other:?}: need etcd or rkube")),
+                Err(_) => None,
+            };
             Ok(Settings {
                 window: Duration::from_secs(secs),
                 warmup: Duration::from_secs(WARMUP_SECONDS),
                 seq_puts: scaled.max(1) as usize,
+                only_members,
+                only_system,
             })
         }
+
+        fn runs(&self, kind: Kind, members: usize) -> bool {
+            self.only_system.is_none_or(|k| k == kind)
+                && self.only_members.is_none_or(|m| m == members)
+        }
+    }
+
+    /// The 1-, 5- and 15-minute load averages.
+    fn loadavg() -> String {
+        let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        text.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -769,23 +807,20 @@ mod bench {
         }
     }
 
-    fn print_header(s: Settings, rkube: &System, etcd: Option<&System>) {
-        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    fn print_header(s: Settings, rkube: &System, etcd: Option<&System>, load_at_start: &str) {
         println!("## rkube store vs etcd");
         println!();
         println!(
             "{} s windows after {} s warm-up; {} sequential puts; {VALUE_BYTES}-byte values; \
-             fsync on; all requests to the leader; {} CPUs; loadavg at start: {}",
+             fsync on; all requests to the leader; {} CPUs; loadavg at start: {load_at_start}, \
+             at end: {}",
             s.window.as_secs(),
             s.warmup.as_secs(),
             s.seq_puts,
             std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(0),
-            load.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" "),
+            loadavg(),
         );
         println!(
             "rkube: {}; etcd: {}",
@@ -819,27 +854,36 @@ mod bench {
                 return ExitCode::FAILURE;
             }
         };
+        let load_at_start = loadavg();
         let mut ports = HashSet::new();
         let mut results: Results = Vec::new();
         let mut incomplete = false;
-        for size in TOPOLOGIES {
-            let mut run = |sys: &System| match rt.block_on(run_system(sys, size, s, &mut ports)) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    eprintln!(
-                        "store_vs_etcd: {} with {size} member(s) failed: {e}",
-                        sys.label()
-                    );
-                    incomplete = true;
-                    None
+        for size in TOPOLOGIES
+            .into_iter()
+            .filter(|m| s.only_members.is_none_or(|o| o == *m))
+        {
+            let mut run = |sys: &System| {
+                if !s.runs(sys.kind, size) {
+                    return None;
                 }
+                let result = rt.block_on(run_system(sys, size, s, &mut ports));
+                result
+                    .map_err(|e| {
+                        eprintln!(
+                            "store_vs_etcd: {} with {size} member(s) failed: {e}",
+                            sys.label()
+                        );
+                        incomplete = true;
+                    })
+                    .ok()
             };
             let e = etcd.as_ref().and_then(&mut run);
             let r = run(&rkube);
             results.push((size, e, r));
         }
-        print_header(s, &rkube, etcd.as_ref());
-        print_verdict(&results, etcd.is_some(), incomplete);
+        print_header(s, &rkube, etcd.as_ref(), &load_at_start);
+        let compared = etcd.is_some() && s.only_system.is_none();
+        print_verdict(&results, compared, incomplete);
         if incomplete {
             ExitCode::FAILURE
         } else {

@@ -75,8 +75,8 @@
 //!
 //! 3 servers, terms up to 4, logs up to 2 entries, 1 client value, 1 crash, at most 8 messages in
 //! flight (which never binds at these bounds). Breadth-first search visits 921,839 unique states
-//! (13.3 million generated, depth 24) in 12–18 s in release mode on one thread of a shared
-//! 2-core machine. Four terms is the least in which the Figure 8 anomaly can happen with three
+//! (13.3 million generated, depth 24) in 12–32 s in release mode on one thread of a shared
+//! 2-core machine (the spread is other builds' load). Four terms is the least in which the Figure 8 anomaly can happen with three
 //! servers (an entry of term 1 committed in term 3 and lost to the leader of term 4), and the
 //! negative control shows these bounds reach it. One value is enough for the correct protocol:
 //! with one leader per term that only appends, an entry is identified by its index and term, so
@@ -101,8 +101,9 @@
 //!
 //! [`PlantedBug`] switches in a known bug, and the checker must find it: not persisting
 //! `votedFor` (two leaders in one term, after a crash) and committing an earlier term's entry by
-//! counting replicas (Figure 8: a later leader lacks a committed entry). Stateright's BFS hands
-//! work out in blocks, so a counterexample is short but not necessarily the shortest.
+//! counting replicas (Figure 8: a later leader lacks a committed entry). Stateright 0.31's BFS
+//! stops only at the end of a block of 1,500 states and keeps the last counterexample it met, so
+//! a counterexample is short but not necessarily the shortest.
 
 use std::collections::BTreeMap;
 use std::fmt;
