@@ -177,6 +177,8 @@ pub struct Shared {
     pub cluster_id: u64,
     /// id → (name, peer URL) from `--initial-cluster`.
     pub initial_members: BTreeMap<u64, (String, String)>,
+    /// This member's advertised client URLs (shown before they are published through raft).
+    pub own_client_urls: Vec<String>,
     next_stream: AtomicU64,
 }
 
@@ -267,6 +269,7 @@ pub async fn run_observed(
         member_id: me,
         cluster_id,
         initial_members: initial.clone(),
+        own_client_urls: cfg.advertise_client_urls.clone(),
         next_stream: AtomicU64::new(1),
     });
     let node_cfg = node::NodeConfig {

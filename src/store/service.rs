@@ -529,7 +529,13 @@ impl pb::cluster_server::Cluster for Cluster {
                     id: *id,
                     name: p.map(|a| a.name.clone()).unwrap_or_else(|| name.clone()),
                     peer_ur_ls: vec![peer.clone()],
-                    client_ur_ls: p.map(|a| a.client_urls.clone()).unwrap_or_default(),
+                    client_ur_ls: match p {
+                        Some(a) => a.client_urls.clone(),
+                        None if *id == self.0.shared.member_id => {
+                            self.0.shared.own_client_urls.clone()
+                        }
+                        None => Vec::new(),
+                    },
                     is_learner: false,
                 }
             })
