@@ -19,6 +19,8 @@
 //!
 //! Run: `cargo bench --bench store_vs_etcd`. `BENCH_SECONDS` (default 5) sets the length of
 //! each throughput window and scales the sequential run; `BENCH_SECONDS=1` is a smoke test.
+//! For profiling one case, `BENCH_MEMBERS=1|3` and `BENCH_ONLY=etcd|rkube` narrow the run
+//! (the target is then not evaluated).
 
 use std::process::ExitCode;
 

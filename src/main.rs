@@ -55,7 +55,7 @@ struct EtcdArgs {
     #[arg(long = "election-timeout", default_value_t = 1000)]
     election_timeout: u64,
     /// Applied entries between snapshots.
-    #[arg(long = "snapshot-count", default_value_t = 10_000)]
+    #[arg(long = "snapshot-count", default_value_t = 100_000)]
     snapshot_count: u64,
     /// Largest client request, in bytes.
     #[arg(long = "max-request-bytes", default_value_t = store::DEFAULT_MAX_REQUEST_BYTES)]

@@ -91,7 +91,7 @@ impl StoreConfig {
             tick_ms: 100,
             heartbeat_ticks: 1,
             election_ticks: 10,
-            snapshot_count: 10_000,
+            snapshot_count: 100_000,
             catchup_entries: 5_000,
             request_timeout_ms: 5_000,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,

@@ -409,8 +409,14 @@ mod tests {
         m.compact(3).unwrap();
         let (tx, mut rx) = mpsc::channel(8);
         let req = create_req(2, b"k", &[0]);
-        hub.create(1, &req, tx, &header(m.current_revision()), m.compact_revision())
-            .unwrap();
+        hub.create(
+            1,
+            &req,
+            tx,
+            &header(m.current_revision()),
+            m.compact_revision(),
+        )
+        .unwrap();
         let got = drain(&mut rx, &mut Vec::new());
         assert!(got[0].created);
         assert!(got[1].canceled);
@@ -429,7 +435,11 @@ mod tests {
             hub.create(1, &req, tx.clone(), &header(1), 0),
             Err(WatchCreateError::DuplicateId(7))
         );
-        assert_eq!(hub.create(2, &req, tx, &header(1), 0), Ok(7), "other streams are separate");
+        assert_eq!(
+            hub.create(2, &req, tx, &header(1), 0),
+            Ok(7),
+            "other streams are separate"
+        );
     }
 
     proptest! {
