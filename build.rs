@@ -19,6 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_build::configure()
         .file_descriptor_set_path(&descriptor_path)
         .skip_protoc_run()
+        // Our own rerun-if-changed lines above name the files by their real paths; tonic's
+        // would name them relative to the include dir and mark the build dirty every time.
+        .emit_rerun_if_changed(false)
         .compile_protos(&files, &[proto_dir])?;
     Ok(())
 }

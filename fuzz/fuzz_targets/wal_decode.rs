@@ -13,7 +13,8 @@
 //! byte decoded, and re-framing the records reproduces `bytes[..valid_len]` byte for byte.
 //! `Wal::open` succeeds iff the header names the file's sequence number, then returns exactly
 //! `decode_segment`'s records (a prefix of them, per its contract, and in fact all), cuts the
-//! file to `valid_len`, is idempotent, and keeps appending after them. For a built log the
+//! file to `valid_len` durably, and a reopen after one more append returns the same records
+//! plus the new one. A stray non-segment file changes nothing. For a built log the
 //! decoded records are the written ones up to the corruption, and a damaged non-last segment
 //! makes `open` fail instead of dropping acknowledged records.
 
