@@ -6,7 +6,8 @@
 //! over `tokio::spawn` and `tokio::time`.
 
 use std::future::Future;
-use std::net::SocketAddr;
+/// Socket addresses, re-exported so code outside the seam never names `std::net`.
+pub use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};

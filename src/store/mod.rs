@@ -24,14 +24,14 @@ pub mod wal;
 pub mod watch;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::mpsc;
 
+use crate::platform::net::{self, SocketAddr};
 use crate::platform::task::{self, Shutdown};
-use crate::platform::{net, Platform};
+use crate::platform::Platform;
 use apply::StoreState;
 use pb::etcdserverpb::ResponseHeader;
 
