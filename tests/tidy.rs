@@ -16,7 +16,10 @@ const FORBIDDEN: &[(&str, &str)] = &[
     ("tokio::signal", "signals"),
     ("madsim::", "the simulator"),
     ("std::fs", "files"),
-    ("std::net", "sockets and addresses (use platform::net's re-exports)"),
+    (
+        "std::net",
+        "sockets and addresses (use platform::net's re-exports)",
+    ),
     ("std::thread", "threads"),
     ("SystemTime::now(", "wall clock"),
     ("Instant::now(", "monotonic clock"),
