@@ -6,7 +6,9 @@
 //! clock runs fast (positive drift) wakes earlier in the simulator's time.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 /// Parts per million in one.
@@ -85,22 +87,32 @@ impl Clock {
     }
 
     /// Sleeps for `d` of node time.
-    pub async fn sleep(&self, d: Duration) {
-        tokio::time::sleep(self.to_host(d)).await
+    pub fn sleep(&self, d: Duration) -> Sleep {
+        Sleep::until(tokio::time::Instant::now() + self.to_host(d))
     }
 
     /// Runs `fut` with a deadline `d` of node time from now.
     pub async fn timeout<F: Future>(&self, d: Duration, fut: F) -> Result<F::Output, Elapsed> {
-        tokio::time::timeout(self.to_host(d), fut)
-            .await
-            .map_err(|_| Elapsed)
+        let deadline = self.sleep(d);
+        tokio::pin!(fut);
+        tokio::pin!(deadline);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+                return Poll::Ready(Ok(v));
+            }
+            deadline.as_mut().poll(cx).map(|()| Err(Elapsed))
+        })
+        .await
     }
 
-    /// A ticker firing every `period` of node time; missed ticks are delayed, not bunched.
+    /// A ticker firing every `period` of node time (the first tick at once); missed ticks
+    /// are delayed, not bunched.
     pub fn interval(&self, period: Duration) -> Interval {
-        let mut inner = tokio::time::interval(self.to_host(period));
-        inner.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        Interval { inner }
+        let period = self.to_host(period).max(Duration::from_micros(1));
+        Interval {
+            period,
+            sleep: Box::pin(Sleep::until(tokio::time::Instant::now())),
+        }
     }
 
     /// Sets the wall-clock offset (simulated clock skew).
@@ -126,14 +138,64 @@ impl Clock {
     }
 }
 
+/// A sleep that registers its timer once per waiting task. The simulator's `Sleep` adds a
+/// fresh timer on every poll and never removes the old ones, so a sleep polled inside a busy
+/// `select!` loop (a raft ticker, a stream's lifetime) would fill the timer heap with
+/// duplicates; skipping polls while the same task is already registered avoids that and is
+/// equally correct on tokio, whose registration also persists until the deadline.
+pub struct Sleep {
+    inner: Pin<Box<tokio::time::Sleep>>,
+    registered: Option<Waker>,
+}
+
+impl Sleep {
+    fn until(deadline: tokio::time::Instant) -> Sleep {
+        Sleep {
+            inner: Box::pin(tokio::time::sleep_until(deadline)),
+            registered: None,
+        }
+    }
+
+    fn deadline(&self) -> tokio::time::Instant {
+        self.inner.deadline()
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        if let Some(w) = &this.registered {
+            if w.will_wake(cx.waker()) && tokio::time::Instant::now() < this.deadline() {
+                return Poll::Pending;
+            }
+        }
+        match this.inner.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                this.registered = None;
+                Poll::Ready(())
+            }
+            Poll::Pending => {
+                this.registered = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
 /// A periodic ticker from [`Clock::interval`].
 pub struct Interval {
-    inner: tokio::time::Interval,
+    period: Duration,
+    sleep: Pin<Box<Sleep>>,
 }
 
 impl Interval {
-    /// Waits for the next tick.
+    /// Waits for the next tick. Cancel-safe: a tick future dropped before it fires leaves
+    /// the deadline as it was.
     pub async fn tick(&mut self) {
-        self.inner.tick().await;
+        self.sleep.as_mut().await;
+        let next = tokio::time::Instant::now() + self.period;
+        self.sleep = Box::pin(Sleep::until(next));
     }
 }

@@ -303,7 +303,7 @@ pub async fn run_observed(
             .collect(),
     );
     let (feedback_tx, feedback_rx) = mpsc::channel(transport::PEER_QUEUE_MESSAGES);
-    let transport = transport::Transport::start(me, &peer_urls, feedback_tx);
+    let transport = transport::Transport::start(me, &peer_urls, feedback_tx, &platform.clock);
     let (cmd_tx, cmd_rx) = mpsc::channel(node::COMMAND_QUEUE_LEN);
     let (raft_tx, raft_rx) = mpsc::channel(PEER_INBOX_MESSAGES);
     let handle = service::Handle {

@@ -682,23 +682,41 @@ pub struct Peer {
     pub raft_tx: mpsc::Sender<raft::prelude::Message>,
 }
 
-#[tonic::async_trait]
-impl peerpb::peer_server::Peer for Peer {
-    async fn send(
-        &self,
-        req: Request<peerpb::RaftBatch>,
-    ) -> Result<Response<peerpb::RaftAck>, Status> {
-        let batch = req.into_inner();
+impl Peer {
+    /// Hands a batch's messages to the raft loop after checking who sent it.
+    fn deliver(&self, batch: &peerpb::RaftBatch) -> Result<(), Status> {
         if !self.handle.peer_urls.contains_key(&batch.from) {
             return Err(Status::permission_denied(format!(
                 "unknown member {:x}",
                 batch.from
             )));
         }
-        let msgs = transport::decode_batch(&batch).map_err(Status::invalid_argument)?;
+        let msgs = transport::decode_batch(batch).map_err(Status::invalid_argument)?;
         for m in msgs {
             // A full inbox drops: raft retransmits what matters.
             let _ = self.raft_tx.try_send(m);
+        }
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl peerpb::peer_server::Peer for Peer {
+    async fn send(
+        &self,
+        req: Request<peerpb::RaftBatch>,
+    ) -> Result<Response<peerpb::RaftAck>, Status> {
+        self.deliver(&req.into_inner())?;
+        Ok(Response::new(peerpb::RaftAck {}))
+    }
+
+    async fn stream(
+        &self,
+        req: Request<tonic::Streaming<peerpb::RaftBatch>>,
+    ) -> Result<Response<peerpb::RaftAck>, Status> {
+        let mut batches = req.into_inner();
+        while let Some(batch) = batches.message().await? {
+            self.deliver(&batch)?;
         }
         Ok(Response::new(peerpb::RaftAck {}))
     }
