@@ -1,8 +1,10 @@
 //! The checkers.
 //!
 //! - [`RaftChecker`] runs online: every member reports a view of its raft state after every
-//!   Ready, and the checker asserts election safety, leader append-only, leader completeness
-//!   and state-machine safety (same entry applied at every index on every member).
+//!   Ready, and the checker asserts election safety, leader append-only, leader completeness,
+//!   state-machine safety (same entry applied at every index on every member) and that every
+//!   committed entry is durable on a quorum of disks — judged by the members' `SimDisk`s
+//!   (which know what was fsynced), not by what the members claim.
 //! - [`check_history`] runs at the end on the recorded history: the watch guarantees
 //!   (ordered, unique, atomic, reliable, resumable), no acknowledged write lost, no phantom
 //!   write, and linearizability of every client operation against the sequential KV model of
@@ -11,7 +13,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
+use rkube::platform::disk::SimDisk;
 use rkube::store::node::{RaftObserver, RaftView};
+use rkube::store::raftstore::WAL_DIR;
 use rkube_spec::kv::{Change, KvModel};
 
 use crate::history::{History, Op, Outcome, WatchedEvent};
@@ -33,6 +37,12 @@ struct RaftState {
     violations: Vec<Violation>,
     steps: u64,
     terms: BTreeMap<u64, u64>,
+    /// Each member's disk, for the durability check (registered by the scenario).
+    disks: BTreeMap<u64, SimDisk>,
+    /// member → (last index, its term) of the log when its WAL was last seen fully synced.
+    durable: BTreeMap<u64, (u64, u64)>,
+    /// Highest commit index already checked for durability.
+    durable_checked: u64,
 }
 
 /// Online raft invariants, fed by every member's [`RaftView`].
@@ -42,6 +52,12 @@ pub struct RaftChecker {
 }
 
 impl RaftChecker {
+    /// Registers every member's disk; from then on each newly committed index must be
+    /// durable on a quorum of them.
+    pub fn watch_disks(&self, disks: impl IntoIterator<Item = (u64, SimDisk)>) {
+        self.inner.lock().expect("checker").disks = disks.into_iter().collect();
+    }
+
     /// Violations found so far.
     pub fn violations(&self) -> Vec<Violation> {
         self.inner.lock().expect("checker").violations.clone()
@@ -124,6 +140,7 @@ impl RaftObserver for RaftChecker {
         if let Some(log) = &v.leader_log {
             check_completeness(&mut s, v, log);
         }
+        check_durability(&mut s, v);
         for &(index, term, crc) in &v.applied {
             match s.applied.get(&index) {
                 Some(&(t, c, who)) if (t, c) != (term, crc) => {
@@ -139,6 +156,45 @@ impl RaftObserver for RaftChecker {
                 }
             }
         }
+    }
+}
+
+/// Committed ⇒ durable on a quorum. After a Ready a member's whole in-memory log should be
+/// fsynced; if its disk agrees (no unsynced WAL bytes), its log up to `last_index` is durable.
+/// A member whose durable log ends at or after the committed index with a term at least the
+/// committed entry's holds that entry (log matching and leader completeness, checked
+/// separately).
+fn check_durability(s: &mut RaftState, v: &RaftView) {
+    if s.disks.is_empty() {
+        return;
+    }
+    if let Some(disk) = s.disks.get(&v.member) {
+        if !disk.has_unsynced(WAL_DIR) {
+            s.durable.insert(v.member, (v.last_index, v.last_term));
+        }
+    }
+    if v.commit <= s.durable_checked || v.commit_term == 0 {
+        return;
+    }
+    s.durable_checked = v.commit;
+    let holders: Vec<u64> = s
+        .durable
+        .iter()
+        .filter(|(_, &(i, t))| i >= v.commit && t >= v.commit_term)
+        .map(|(&m, _)| m)
+        .collect();
+    let quorum = s.disks.len() / 2 + 1;
+    if holders.len() < quorum {
+        let d = format!(
+            "member {:x} reports index {} (term {}) committed, but it is durable on {} of {} disks (need {quorum}); durable logs: {:?}",
+            v.member,
+            v.commit,
+            v.commit_term,
+            holders.len(),
+            s.disks.len(),
+            s.durable
+        );
+        fail(s, "committed entries durable on a quorum", d);
     }
 }
 

@@ -120,6 +120,7 @@ pub async fn run_body(scn: &Scenario, seed: u64, params: &Params, want_timeline:
         faults_on: faults_on.clone(),
     };
     let mut cluster = Cluster::start(&spec);
+    checker.watch_disks(cluster.members.iter().map(|m| (m.id, m.disk.clone())));
     let mut violations = Vec::new();
     if !wait_for(Duration::from_secs(FIRST_LEADER_SECS), || {
         checker.current_leader().is_some()

@@ -524,6 +524,19 @@ impl SimDisk {
         self.state().files.get(path).map(|f| f.durable_len() as u64)
     }
 
+    /// Whether any file under `dir` holds written bytes that a crash could still lose.
+    pub fn has_unsynced(&self, dir: &str) -> bool {
+        let prefix = format!("{dir}/");
+        self.state()
+            .files
+            .range(prefix.clone()..)
+            .take_while(|(name, _)| name.starts_with(&prefix))
+            .any(|(_, f)| match &f.durable {
+                Durable::Prefix(len) => *len < f.current.len(),
+                Durable::Detached(_) => true,
+            })
+    }
+
     /// How many fsyncs succeeded on this disk so far.
     pub fn fsync_count(&self) -> u64 {
         self.state().fsyncs
@@ -768,6 +781,23 @@ mod tests {
     }
 
     #[test]
+    fn sim_disk_has_unsynced_sees_appends_and_overwrites_under_a_dir_only() {
+        let disk = SimDisk::new();
+        disk.create("w/1").unwrap();
+        disk.create("wx").unwrap();
+        disk.append("wx", b"elsewhere").unwrap();
+        assert!(!disk.has_unsynced("w"), "a sibling name with the same prefix is not in w/");
+        disk.append("w/1", b"abc").unwrap();
+        assert!(disk.has_unsynced("w"));
+        disk.fsync("w/1").unwrap();
+        assert!(!disk.has_unsynced("w"));
+        disk.write_at("w/1", 0, b"z").unwrap();
+        assert!(disk.has_unsynced("w"), "an overwrite of synced bytes is unsynced");
+        disk.fsync("w/1").unwrap();
+        assert!(!disk.has_unsynced("w"));
+    }
+
+    #[test]
     fn sim_disk_drop_unsynced_keeps_synced_and_namespace() {
         let disk = SimDisk::new();
         disk.create("a").unwrap();
@@ -780,6 +810,7 @@ mod tests {
         disk.rename("c", "d/c").unwrap();
         assert_eq!(disk.synced_len("a"), Some(6));
         assert_eq!(disk.synced_len("zz"), None);
+        assert!(!disk.has_unsynced("d"));
         let restarted = disk.clone();
         restarted.crash(CrashMode::DropUnsynced, 7);
         assert_eq!(disk.read("a").unwrap(), b"synced");

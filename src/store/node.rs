@@ -64,8 +64,12 @@ pub struct RaftView {
     pub leader: u64,
     pub is_leader: bool,
     pub commit: u64,
+    /// Term of the entry at `commit` (0 if compacted away).
+    pub commit_term: u64,
     pub first_index: u64,
     pub last_index: u64,
+    /// Term of the entry at `last_index`.
+    pub last_term: u64,
     /// Entries applied in this Ready: (index, term, crc32 of the entry data).
     pub applied: Vec<(u64, u64, u32)>,
     /// (index, term) of every entry in the log, sent when this member just became leader.
@@ -574,6 +578,8 @@ impl Node {
         v.commit = self.raw.raft.raft_log.committed;
         v.first_index = raft::Storage::first_index(&self.store)?;
         v.last_index = raft::Storage::last_index(&self.store)?;
+        v.commit_term = raft::Storage::term(&self.store, v.commit).unwrap_or(0);
+        v.last_term = raft::Storage::term(&self.store, v.last_index)?;
         v.leader_log = None;
         if v.is_leader && !was_leader {
             let mut log = Vec::new();
