@@ -543,12 +543,10 @@ fn compaction_and_compacted_revisions() {
     assert_eq!(out, "PUT\nc\n3\n");
 }
 
-/// etcd 3.4 serves a watch that starts exactly at the compaction revision (its watcher groups
-/// cancel only `start < compact_rev`, and the compacted store keeps each key's newest entry at
-/// or before it); rkube cancels it (`src/store/watch.rs` `WatchHub::create`: `start <=
-/// compact_rev`, and `Mvcc::compact` drops the log entries of the compaction revision itself).
+/// etcd 3.4 serves a watch that starts exactly at the compaction revision: its watcher groups
+/// cancel only `start < compact_rev`, and compaction keeps each key's newest write at or
+/// before the compaction revision (unless it is a delete). rkube does the same.
 #[test]
-#[ignore = "rkube diverges from etcd: a watch from the compaction revision is canceled"]
 fn watch_from_the_compaction_revision_like_etcd() {
     if !require_etcdctl() {
         return;

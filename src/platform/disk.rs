@@ -786,13 +786,19 @@ mod tests {
         disk.create("w/1").unwrap();
         disk.create("wx").unwrap();
         disk.append("wx", b"elsewhere").unwrap();
-        assert!(!disk.has_unsynced("w"), "a sibling name with the same prefix is not in w/");
+        assert!(
+            !disk.has_unsynced("w"),
+            "a sibling name with the same prefix is not in w/"
+        );
         disk.append("w/1", b"abc").unwrap();
         assert!(disk.has_unsynced("w"));
         disk.fsync("w/1").unwrap();
         assert!(!disk.has_unsynced("w"));
         disk.write_at("w/1", 0, b"z").unwrap();
-        assert!(disk.has_unsynced("w"), "an overwrite of synced bytes is unsynced");
+        assert!(
+            disk.has_unsynced("w"),
+            "an overwrite of synced bytes is unsynced"
+        );
         disk.fsync("w/1").unwrap();
         assert!(!disk.has_unsynced("w"));
     }

@@ -135,7 +135,7 @@ impl WatchHub {
             return Err(WatchCreateError::Backlogged);
         }
         let start = req.start_revision;
-        if start > 0 && start <= compact_rev {
+        if start > 0 && start < compact_rev {
             let cancel = WatchResponse {
                 header: Some(*header),
                 watch_id: id,

@@ -136,8 +136,10 @@ impl Mvcc {
     }
 
     /// Discards history before `rev` (etcd `Compact`). Afterwards reads at `rev` or later
-    /// answer exactly as before; older reads and watches from `rev` or earlier fail with
-    /// `Compacted`. Does not change the current revision.
+    /// answer exactly as before; older reads and watches from before `rev` fail with
+    /// `Compacted`. As in etcd, each key keeps its newest write at or before `rev` unless that
+    /// write is a delete, so a watch from exactly `rev` still sees the puts made at `rev` (not
+    /// its deletes). Does not change the current revision.
     pub fn compact(&mut self, rev: i64) -> Result<(), MvccError> {
         if rev <= self.compact_rev {
             return Err(MvccError::Compacted);
@@ -147,10 +149,14 @@ impl Mvcc {
         }
         // Only keys written after the previous compaction can hold more than one entry at or
         // before `rev` (older ones were trimmed to one live entry then), so the log revisions
-        // being dropped name every key with something to free.
-        let kept = self.log.split_off(&(rev + 1));
+        // at or before `rev` name every key with something to free.
+        let kept = self.log.split_off(&rev);
         let dropped = std::mem::replace(&mut self.log, kept);
-        let touched: BTreeSet<Vec<u8>> = dropped.into_values().flatten().collect();
+        let mut touched: BTreeSet<Vec<u8>> = dropped.into_values().flatten().collect();
+        if let Some(at) = self.log.get(&rev) {
+            touched.extend(at.iter().filter(|k| !k.is_empty()).cloned());
+        }
+        touched.remove(&Vec::new());
         for key in touched {
             if let Some(history) = self.index.get_mut(&key) {
                 history.compact(rev);
@@ -160,13 +166,40 @@ impl Mvcc {
             }
         }
         self.compact_rev = rev;
-        debug_assert!(self.log.keys().all(|&r| r > rev && r <= self.current_rev));
+        self.blank_compacted_deletes();
+        debug_assert!(self.log.keys().all(|&r| r >= rev && r <= self.current_rev));
         Ok(())
+    }
+
+    /// In the log entry of the compaction revision, replaces each key whose write there was
+    /// dropped (a delete) with an empty key, keeping the others at their sub positions; drops
+    /// the entry when nothing of it is left.
+    fn blank_compacted_deletes(&mut self) {
+        let rev = self.compact_rev;
+        let Some(keys) = self.log.get_mut(&rev) else {
+            return;
+        };
+        for (sub, key) in keys.iter_mut().enumerate() {
+            let r = Revision {
+                main: rev,
+                sub: sub_index(sub),
+            };
+            let kept = self.index.get(key.as_slice()).and_then(|h| h.find(r));
+            if kept.is_none() {
+                key.clear();
+            }
+        }
+        while keys.last().is_some_and(|k| k.is_empty()) {
+            keys.pop();
+        }
+        if keys.is_empty() {
+            self.log.remove(&rev);
+        }
     }
 
     /// Every change to keys in `key`/`range_end` at revisions `>= start_rev`, in revision
     /// order and, within a revision, in the order the txn wrote them; `prev_kv` filled.
-    /// Fails with `Compacted` when `start_rev <= compact_revision()` (a watch must then be
+    /// Fails with `Compacted` when `start_rev < compact_revision()` (a watch must then be
     /// cancelled with the compact revision). `start_rev <= 0` means 1.
     pub fn events(
         &self,
@@ -186,7 +219,7 @@ impl Mvcc {
         range_end: &[u8],
     ) -> Result<Vec<Event>, MvccError> {
         let start = start_rev.max(1);
-        if start <= self.compact_rev {
+        if start < self.compact_rev {
             return Err(MvccError::Compacted);
         }
         let end = end_rev.min(self.current_rev);
@@ -199,7 +232,8 @@ impl Mvcc {
         let mut out = Vec::new();
         for (&main, keys) in self.log.range(start..=end) {
             for (sub, k) in keys.iter().enumerate() {
-                if !key_in_range(k, key, range_end) {
+                // An empty key is a delete dropped by compaction (compaction revision only).
+                if k.is_empty() || !key_in_range(k, key, range_end) {
                     continue;
                 }
                 let rev = Revision {

@@ -85,14 +85,24 @@ impl Model {
 
     fn events(&self, start: i64, key: &[u8], end: &[u8]) -> Result<Vec<Event>, MvccError> {
         let start = start.max(1);
-        if start <= self.compact {
+        if start < self.compact {
             return Err(MvccError::Compacted);
         }
         let from = (start - 1) as usize;
         let all = self.events.iter().skip(from).flatten();
+        // etcd's compaction keeps each key's newest write at the compaction revision unless
+        // it is a delete, and nothing before it (so no previous value).
+        let at_compact = |e: &Event| e.kv.mod_revision == self.compact && self.compact > 0;
         Ok(all
             .filter(|e| key_in_range(&e.kv.key, key, end))
-            .cloned()
+            .filter(|e| !(at_compact(e) && e.kind == EventKind::Delete))
+            .map(|e| {
+                let mut e = e.clone();
+                if at_compact(&e) {
+                    e.prev_kv = None;
+                }
+                e
+            })
             .collect())
     }
 
@@ -780,7 +790,7 @@ fn check_now(m: &Mvcc, model: &Model) -> Result<(), TestCaseError> {
     prop_assert!(m
         .log
         .keys()
-        .all(|&r| r > m.compact_rev && r <= m.current_rev));
+        .all(|&r| r >= m.compact_rev && r <= m.current_rev));
     Ok(())
 }
 

@@ -183,7 +183,7 @@ fn decode_body(body: &[u8]) -> Result<Mvcc, String> {
         }
         let entries = decode_entries(&mut r)?;
         validate_history(&entries, revs)?;
-        for entry in entries.iter().filter(|e| e.rev.main > compact_rev) {
+        for entry in entries.iter().filter(|e| e.rev.main >= compact_rev) {
             writes.push((entry.rev, key.clone()));
         }
         index.insert(key, KeyHistory::from_entries(entries));
@@ -299,9 +299,11 @@ fn decode_leases(r: &mut Reader<'_>) -> Result<BTreeMap<i64, Lease>, String> {
     Ok(leases)
 }
 
-/// The change log from the writes after compaction: each revision's subs must be exactly
-/// `0..n`, and every revision after the compaction (and after the empty revision 1) must
-/// have written something, since only writing txns create revisions.
+/// The change log from the writes kept by compaction: after the compaction revision each
+/// revision's subs must be exactly `0..n`, and every such revision (after the empty revision
+/// 1) must have written something, since only writing txns create revisions. At the
+/// compaction revision itself only puts survive, so its gaps (dropped deletes) are filled with
+/// empty keys, as [`Mvcc::compact`] leaves them.
 fn rebuild_log(
     mut writes: Vec<(Revision, Vec<u8>)>,
     revs: Revs,
@@ -310,13 +312,18 @@ fn rebuild_log(
     let mut log: BTreeMap<i64, Vec<Vec<u8>>> = BTreeMap::new();
     for (rev, key) in writes {
         let keys = log.entry(rev.main).or_default();
-        if u32::try_from(keys.len()).ok() != Some(rev.sub) {
+        let sub = usize::try_from(rev.sub).map_err(|_| "sub out of range".to_string())?;
+        if rev.main == revs.compact && sub > keys.len() {
+            keys.resize(sub, Vec::new());
+        }
+        if keys.len() != sub {
             return Err(format!("revision {} has gaps or repeats in sub", rev.main));
         }
         keys.push(key);
     }
+    let after = log.range(revs.compact + 1..).count();
     let expected = revs.current - revs.compact.max(INITIAL_REVISION);
-    if i64::try_from(log.len()).ok() != Some(expected) {
+    if i64::try_from(after).ok() != Some(expected) {
         return Err("some retained revision has no write".into());
     }
     Ok(log)

@@ -733,7 +733,10 @@ fn compaction_boundaries_and_errors() {
     m.compact(6).unwrap();
     assert!(!m.index.contains_key(&b"b"[..]), "deleted key freed");
     assert_eq!(m.index.get(&b"a"[..]).unwrap().entries().len(), 1);
-    assert!(m.log.is_empty());
+    // Only the compaction revision's put stays in the change log (a watch from 6 sees it).
+    assert_eq!(m.log.keys().copied().collect::<Vec<_>>(), vec![6]);
+    assert_eq!(m.events(6, b"a", b"").unwrap().len(), 1);
+    assert_eq!(m.events(5, b"a", b""), Err(MvccError::Compacted));
     assert_eq!(get(&m, "a"), Some(kv("a", "3", 2, 6, 3)));
     assert_eq!(get_at(&m, "a", 6).unwrap(), Some(kv("a", "3", 2, 6, 3)));
     put(&mut m, "a", "4");
@@ -748,7 +751,61 @@ fn compaction_at_the_initial_revision() {
     assert_eq!(get_at(&m, "a", 1).unwrap(), None);
     put(&mut m, "a", "1");
     assert_eq!(m.events(2, b"a", b"").unwrap().len(), 1);
+    assert_eq!(
+        m.events(1, b"a", b"").unwrap().len(),
+        1,
+        "from the compaction revision"
+    );
+    m.compact(2).unwrap();
     assert_eq!(m.events(1, b"a", b""), Err(MvccError::Compacted));
+}
+
+#[test]
+fn a_watch_from_the_compaction_revision_sees_its_puts_but_not_its_deletes() {
+    let mut m = Mvcc::new();
+    put(&mut m, "a", "1"); // 2
+    put(&mut m, "b", "1"); // 3
+                           // One txn at revision 4: put a, delete b, put c (subs 0, 1, 2).
+    let txn = TxnRequest {
+        success: vec![
+            RequestOp::Put(PutRequest::new("a", "2")),
+            RequestOp::DeleteRange(DeleteRangeRequest::single(b"b".to_vec())),
+            RequestOp::Put(PutRequest::new("c", "1")),
+        ],
+        ..Default::default()
+    };
+    m.txn(&txn).unwrap();
+    put(&mut m, "a", "3"); // 5
+    m.compact(4).unwrap();
+    let got: Vec<_> = m
+        .events(4, b"\0", b"\0")
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e.kind,
+                e.kv.key.clone(),
+                e.kv.mod_revision,
+                e.prev_kv.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (EventKind::Put, b"a".to_vec(), 4, false),
+            (EventKind::Put, b"c".to_vec(), 4, false),
+            (EventKind::Put, b"a".to_vec(), 5, true),
+        ]
+    );
+    assert_eq!(m.events(4, b"b", b"").unwrap(), vec![]);
+    // The snapshot round trip rebuilds the same log, placeholder for the dropped delete included.
+    let back = Mvcc::from_snapshot_bytes(&m.to_snapshot_bytes()).unwrap();
+    assert_eq!(back.log, m.log);
+    assert_eq!(
+        back.events(4, b"\0", b"\0").unwrap(),
+        m.events(4, b"\0", b"\0").unwrap()
+    );
 }
 
 #[test]
@@ -787,7 +844,8 @@ fn events_replay_history_with_prev_kv() {
         all[..2].to_vec()
     );
     m.compact(3).unwrap();
-    assert_eq!(m.events(3, b"a", b""), Err(MvccError::Compacted));
+    assert_eq!(m.events(2, b"a", b""), Err(MvccError::Compacted));
+    assert_eq!(m.events(3, b"a", b"").unwrap(), all[2..].to_vec());
     assert_eq!(m.events(4, b"\0", b"\0").unwrap(), all[2..].to_vec());
 }
 
