@@ -63,6 +63,12 @@ struct EtcdArgs {
     /// Most operations in one txn branch.
     #[arg(long = "max-txn-ops", default_value_t = store::DEFAULT_MAX_TXN_OPS)]
     max_txn_ops: usize,
+    /// Period of progress notifications to idle watchers that ask for them (`10m`, `5s`).
+    #[arg(
+        long = "experimental-watch-progress-notify-interval",
+        default_value = "10m"
+    )]
+    watch_progress_notify_interval: String,
 }
 
 #[derive(Subcommand)]
@@ -130,6 +136,12 @@ fn etcd_config(a: &EtcdArgs) -> Result<StoreConfig, String> {
     cfg.snapshot_count = a.snapshot_count.max(1);
     cfg.max_request_bytes = a.max_request_bytes;
     cfg.max_txn_ops = a.max_txn_ops;
+    cfg.watch_progress_notify_interval_ms =
+        store::parse_duration_ms(&a.watch_progress_notify_interval)
+            .map_err(|e| format!("--experimental-watch-progress-notify-interval: {e}"))?;
+    if cfg.watch_progress_notify_interval_ms == 0 {
+        return Err("--experimental-watch-progress-notify-interval must be positive".into());
+    }
     Ok(cfg)
 }
 

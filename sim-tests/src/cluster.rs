@@ -18,6 +18,8 @@ use rkube::store::{self, StoreConfig};
 
 /// Client port of every member.
 pub const CLIENT_PORT: u16 = 2379;
+/// Progress-notification interval of simulated members.
+pub const WATCH_PROGRESS_NOTIFY_INTERVAL_MS: u64 = 1_000;
 /// Peer port of every member.
 pub const PEER_PORT: u16 = 2380;
 
@@ -83,6 +85,8 @@ fn member_config(spec: &ClusterSpec, i: usize) -> StoreConfig {
     cfg.snapshot_count = spec.snapshot_count;
     cfg.catchup_entries = spec.snapshot_count / 2;
     cfg.planted_bug = spec.planted_bug;
+    // Minutes in production; short here so idle watchers get notifications within a run.
+    cfg.watch_progress_notify_interval_ms = WATCH_PROGRESS_NOTIFY_INTERVAL_MS;
     cfg
 }
 

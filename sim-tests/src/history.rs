@@ -44,6 +44,10 @@ pub enum Op {
     LeaseRevoke {
         lease: i64,
     },
+    /// Compact history up to `revision` (chosen below what every watcher has seen).
+    Compact {
+        revision: i64,
+    },
 }
 
 /// A key's state as a read returned it.
@@ -106,6 +110,8 @@ pub struct WatchedResponse {
     pub events: Vec<WatchedEvent>,
     /// True for the first response after (re)creating the watch.
     pub after_reconnect: bool,
+    /// A progress notification (no events): every event up to this revision was sent.
+    pub progress: Option<i64>,
 }
 
 /// A mark on the timeline: faults, leaders, violations.
@@ -126,6 +132,8 @@ pub struct History {
     pub records: Vec<Record>,
     pub watched: Vec<WatchedResponse>,
     pub marks: Vec<Mark>,
+    /// Each watcher's next revision to receive (compaction stays below all of them).
+    pub watcher_next: std::collections::BTreeMap<usize, i64>,
 }
 
 /// A shared handle to the run's history.
@@ -145,7 +153,13 @@ impl History {
             );
         }
         for w in &self.watched {
-            h.update(format!("{}|{}|{:?}\n", w.watcher, w.received_ms, w.events).as_bytes());
+            h.update(
+                format!(
+                    "{}|{}|{:?}|{:?}\n",
+                    w.watcher, w.received_ms, w.events, w.progress
+                )
+                .as_bytes(),
+            );
         }
         for m in &self.marks {
             h.update(format!("{}|{}|{}|{}\n", m.at_ms, m.lane, m.kind, m.detail).as_bytes());

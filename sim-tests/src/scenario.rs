@@ -81,6 +81,10 @@ pub struct Verdict {
     pub raft_steps: u64,
     pub operations: usize,
     pub watch_responses: usize,
+    /// Of those, progress notifications (requested or periodic).
+    pub progress_notifications: usize,
+    /// Compactions that succeeded.
+    pub compactions: usize,
     pub digest: u64,
     pub timeline_html: Option<String>,
 }
@@ -137,6 +141,10 @@ pub async fn run_body(scn: &Scenario, seed: u64, params: &Params, want_timeline:
     let urls = cluster.client_urls();
     let handle = madsim::runtime::Handle::current();
     let mut watchers = Vec::new();
+    for w in 0..urls.len() {
+        // Registered before any client runs, so compaction waits for every watcher.
+        history.lock().expect("history").watcher_next.insert(w, 1);
+    }
     for (w, url) in urls.iter().enumerate() {
         let node = handle
             .create_node()
@@ -232,6 +240,15 @@ pub async fn run_body(scn: &Scenario, seed: u64, params: &Params, want_timeline:
         raft_steps: checker.steps(),
         operations: h.records.len(),
         watch_responses: h.watched.len(),
+        progress_notifications: h.watched.iter().filter(|w| w.progress.is_some()).count(),
+        compactions: h
+            .records
+            .iter()
+            .filter(|r| {
+                matches!(r.op, crate::history::Op::Compact { .. })
+                    && matches!(r.outcome, crate::history::Outcome::Noop { .. })
+            })
+            .count(),
         digest: h.digest(),
         timeline_html,
     }

@@ -22,6 +22,10 @@ pub const CLIENT_THINK_MS: u64 = 20;
 pub const WATCH_RECONNECT_MS: u64 = 200;
 /// Lease TTL used by lease puts (short, so expiry happens inside a run).
 pub const LEASE_TTL_SECS: i64 = 3;
+/// How often a watcher asks for a progress notification.
+pub const WATCH_PROGRESS_REQUEST_MS: u64 = 700;
+/// One operation in this many is a compaction (below every watcher's position).
+pub const COMPACT_ONE_IN: u32 = 40;
 
 type Channel = tonic::transport::Channel;
 
@@ -175,6 +179,9 @@ impl Client {
             }
             roll -= w;
         }
+        if self.rng.random_ratio(1, COMPACT_ONE_IN) {
+            return self.compact().await;
+        }
         let key = self.pick_key();
         match (kind, self.kube) {
             (0, _) => self.get(key).await,
@@ -321,6 +328,9 @@ impl Client {
         };
         self.record(Op::LeasePut { key, value, lease }, t, outcome);
         if self.rng.random_bool(0.5) {
+            self.keep_alive_once(lease).await;
+        }
+        if self.rng.random_bool(0.5) {
             let t = self.now_ms();
             let outcome = match with_timeout(
                 self.lease
@@ -339,6 +349,50 @@ impl Client {
 }
 
 impl Client {
+    /// One keep-alive round trip on a fresh keep-alive stream (etcdctl's `keep-alive --once`).
+    async fn keep_alive_once(&mut self, lease: i64) {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let _ = tx.try_send(pb::LeaseKeepAliveRequest { id: lease });
+        let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+        let answered = match with_timeout(self.lease.lease_keep_alive(stream)).await {
+            Ok(mut s) => {
+                let next = tokio::time::timeout(
+                    Duration::from_millis(CLIENT_CALL_TIMEOUT_MS),
+                    s.message(),
+                );
+                matches!(next.await, Ok(Ok(Some(_))))
+            }
+            Err(_) => false,
+        };
+        if !answered {
+            self.rotate();
+        }
+    }
+
+    /// Compacts below the position of every watcher, so none of them is cancelled.
+    async fn compact(&mut self) {
+        let safe = {
+            let h = self.history.lock().expect("history");
+            h.watcher_next.values().min().map(|n| n - 1).unwrap_or(0)
+        };
+        if safe < 2 {
+            return;
+        }
+        let revision = self.rng.random_range((safe + 1) / 2..=safe);
+        let t = self.now_ms();
+        let req = pb::CompactionRequest {
+            revision,
+            physical: false,
+        };
+        let outcome = match with_timeout(self.kv.compact(req)).await {
+            Ok(r) => Outcome::Noop {
+                revision: rev(&r.header),
+            },
+            Err(e) => Outcome::Unknown(e),
+        };
+        self.record(Op::Compact { revision }, t, outcome);
+    }
+
     /// Kubernetes-style delete: only if the key is unchanged since this client saw it.
     async fn cas_delete(&mut self, key: Vec<u8>) {
         let expect_mod = self.seen_mod.get(&key).copied().unwrap_or(0);
@@ -453,7 +507,9 @@ pub const LIST_PAGE_LIMIT: i64 = 2;
 pub const MAX_LIST_PAGES: usize = 16;
 
 /// Watches every key on member `url` from revision 1, resuming after failures, until
-/// `stop` resolves; records each response.
+/// `until`; records each response. It asks for periodic progress notifications and, every
+/// [`WATCH_PROGRESS_REQUEST_MS`], requests one; a progress revision moves the resume point
+/// forward as a Kubernetes bookmark does.
 pub async fn watch_all(
     watcher: usize,
     url: String,
@@ -462,20 +518,11 @@ pub async fn watch_all(
     history: SharedHistory,
 ) {
     let mut next_rev = 1i64;
+    set_watcher_next(&history, watcher, next_rev);
     while start.elapsed() < until {
         let mut client = WatchClient::new(channel(&url));
         let (tx, rx) = tokio::sync::mpsc::channel::<pb::WatchRequest>(4);
-        let create = pb::WatchRequest {
-            request_union: Some(pb::watch_request::RequestUnion::CreateRequest(
-                pb::WatchCreateRequest {
-                    key: vec![0],
-                    range_end: vec![0],
-                    start_revision: next_rev,
-                    ..Default::default()
-                },
-            )),
-        };
-        let _ = tx.send(create).await;
+        let _ = tx.send(watch_create(next_rev)).await;
         let left = until.saturating_sub(start.elapsed());
         let opened = tokio::time::timeout(
             left,
@@ -485,36 +532,84 @@ pub async fn watch_all(
         if let Ok(Ok(resp)) = opened {
             let mut stream = resp.into_inner();
             let mut first = true;
+            let mut ask_progress = tokio::time::interval_at(
+                Instant::now() + Duration::from_millis(WATCH_PROGRESS_REQUEST_MS),
+                Duration::from_millis(WATCH_PROGRESS_REQUEST_MS),
+            );
             loop {
                 let left = until.saturating_sub(start.elapsed());
-                let msg = match tokio::time::timeout(left, stream.message()).await {
+                let msg = tokio::select! {
+                    biased; // see the node loop: unbiased select breaks in-process replay
+                    m = tokio::time::timeout(left, stream.message()) => m,
+                    _ = ask_progress.tick() => {
+                        let _ = tx.try_send(progress_request());
+                        continue;
+                    }
+                };
+                let msg = match msg {
                     Ok(Ok(Some(m))) => m,
                     _ => break,
                 };
                 if msg.canceled {
                     break;
                 }
-                if msg.events.is_empty() {
+                if msg.created && msg.events.is_empty() {
                     continue;
                 }
-                let events: Vec<WatchedEvent> = msg.events.iter().map(to_watched).collect();
-                next_rev = events.last().map(|e| e.revision + 1).unwrap_or(next_rev);
                 let received_ms = start.elapsed().as_millis() as u64;
-                history
-                    .lock()
-                    .expect("history")
-                    .watched
-                    .push(WatchedResponse {
-                        watcher,
-                        received_ms,
-                        events,
-                        after_reconnect: first,
-                    });
-                first = false;
+                let (events, progress) = if msg.events.is_empty() {
+                    let r = rev(&msg.header);
+                    next_rev = next_rev.max(r + 1);
+                    (Vec::new(), Some(r))
+                } else {
+                    let events: Vec<WatchedEvent> = msg.events.iter().map(to_watched).collect();
+                    next_rev = events.last().map(|e| e.revision + 1).unwrap_or(next_rev);
+                    (events, None)
+                };
+                let mut h = history.lock().expect("history");
+                h.watched.push(WatchedResponse {
+                    watcher,
+                    received_ms,
+                    events,
+                    after_reconnect: first && progress.is_none(),
+                    progress,
+                });
+                h.watcher_next.insert(watcher, next_rev);
+                drop(h);
+                if progress.is_none() {
+                    first = false;
+                }
             }
         }
         drop(tx);
         tokio::time::sleep(Duration::from_millis(WATCH_RECONNECT_MS)).await;
+    }
+}
+
+fn set_watcher_next(history: &SharedHistory, watcher: usize, next: i64) {
+    let mut h = history.lock().expect("history");
+    h.watcher_next.insert(watcher, next);
+}
+
+fn watch_create(start_revision: i64) -> pb::WatchRequest {
+    pb::WatchRequest {
+        request_union: Some(pb::watch_request::RequestUnion::CreateRequest(
+            pb::WatchCreateRequest {
+                key: vec![0],
+                range_end: vec![0],
+                start_revision,
+                progress_notify: true,
+                ..Default::default()
+            },
+        )),
+    }
+}
+
+fn progress_request() -> pb::WatchRequest {
+    pb::WatchRequest {
+        request_union: Some(pb::watch_request::RequestUnion::ProgressRequest(
+            pb::WatchProgressRequest {},
+        )),
     }
 }
 

@@ -91,9 +91,12 @@ where
     Fut: Future<Output = HttpResponse> + Send + 'static,
 {
     loop {
+        // `biased`: tokio's unbiased select draws from a process-global counter, which
+        // would make two in-process simulation runs of one seed differ.
         let accepted = tokio::select! {
-            a = listener.accept() => a,
+            biased;
             _ = shutdown.wait() => return,
+            a = listener.accept() => a,
         };
         let Ok((stream, _peer)) = accepted else {
             continue;

@@ -71,6 +71,9 @@ pub struct StoreConfig {
     pub request_timeout_ms: u64,
     pub max_request_bytes: usize,
     pub max_txn_ops: usize,
+    /// How often watchers that asked for `progress_notify` hear the current revision when
+    /// idle (etcd's `--experimental-watch-progress-notify-interval`, default 10 minutes).
+    pub watch_progress_notify_interval_ms: u64,
     /// A deliberate bug for the simulation's negative controls; `None` otherwise.
     pub planted_bug: Option<node::PlantedBug>,
 }
@@ -96,9 +99,41 @@ impl StoreConfig {
             request_timeout_ms: 5_000,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_txn_ops: DEFAULT_MAX_TXN_OPS,
+            watch_progress_notify_interval_ms: DEFAULT_WATCH_PROGRESS_NOTIFY_INTERVAL_MS,
             planted_bug: None,
         }
     }
+}
+
+/// etcd's default progress-notify interval for watchers that ask for it.
+pub const DEFAULT_WATCH_PROGRESS_NOTIFY_INTERVAL_MS: u64 = 10 * 60 * 1000;
+
+/// Parses a Go-style duration as etcd's flags take them (`10m`, `5s`, `250ms`, `1h`, `1m30s`)
+/// into milliseconds.
+pub fn parse_duration_ms(s: &str) -> Result<u64, String> {
+    let bad = || format!("{s:?} is not a duration like 10m, 5s or 250ms");
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total: u64 = 0;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
+        let per_unit_ms = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            _ => return Err(bad()),
+        };
+        rest = &rest[unit_len..];
+        let part = n.checked_mul(per_unit_ms).ok_or_else(bad)?;
+        total = total.checked_add(part).ok_or_else(bad)?;
+    }
+    Ok(total)
 }
 
 /// Parses etcd's `--initial-cluster` (`a=http://h:p,b=http://h:p`).
@@ -281,6 +316,7 @@ pub async fn run_observed(
         request_timeout_ms: cfg.request_timeout_ms,
         snapshot_count: cfg.snapshot_count,
         catchup_entries: cfg.catchup_entries,
+        watch_progress_notify_interval_ms: cfg.watch_progress_notify_interval_ms,
         attributes: pb::rkubepeerpb::MemberAttributes {
             id: me,
             name: cfg.name.clone(),
@@ -394,4 +430,21 @@ fn start_servers(
             tracing::error!(error = %e, "peer server stopped");
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration_ms;
+
+    #[test]
+    fn durations_parse_like_etcd_flags() {
+        assert_eq!(parse_duration_ms("10m"), Ok(600_000));
+        assert_eq!(parse_duration_ms("5s"), Ok(5_000));
+        assert_eq!(parse_duration_ms("250ms"), Ok(250));
+        assert_eq!(parse_duration_ms("1h"), Ok(3_600_000));
+        assert_eq!(parse_duration_ms("1m30s"), Ok(90_000));
+        for bad in ["", "10", "m", "5 s", "3d", "-1s", "99999999999999999999h"] {
+            assert!(parse_duration_ms(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }

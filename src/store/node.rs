@@ -115,6 +115,8 @@ pub struct NodeConfig {
     pub snapshot_count: u64,
     /// Entries kept behind a snapshot so slow followers catch up without one.
     pub catchup_entries: u64,
+    /// Period of progress notifications to idle watchers that asked for them.
+    pub watch_progress_notify_interval_ms: u64,
     pub attributes: MemberAttributes,
     pub planted_bug: Option<PlantedBug>,
 }
@@ -289,8 +291,18 @@ impl Node {
             .clock
             .interval(Duration::from_millis(self.cfg.tick_ms));
         let mut attr_ticks = 0u64;
+        let progress_ticks = self
+            .cfg
+            .watch_progress_notify_interval_ms
+            .div_ceil(self.cfg.tick_ms.max(1))
+            .max(1);
         loop {
+            // `biased`: an unbiased select draws its branch order from tokio's process-global
+            // counter, so two simulation runs of one seed in one process would diverge. The
+            // order below also keeps ticks (elections, timeouts) from starving.
             tokio::select! {
+                biased;
+                _ = shutdown.wait() => break,
                 _ = ticker.tick() => {
                     self.raw.tick();
                     self.reseed_election_timeout();
@@ -299,11 +311,13 @@ impl Node {
                     if attr_ticks.is_multiple_of(10) {
                         self.publish_attributes();
                     }
+                    if attr_ticks.is_multiple_of(progress_ticks) {
+                        self.notify_watch_progress();
+                    }
                 }
                 Some(cmd) = commands.recv() => self.on_command(cmd),
                 Some(msg) = peer_rx.recv() => self.step(msg),
                 Some(fb) = feedback_rx.recv() => self.on_feedback(fb),
-                _ = shutdown.wait() => break,
             }
             for _ in 0..MAX_BATCH_PER_TURN {
                 let mut progressed = false;
@@ -466,6 +480,14 @@ impl Node {
                 self.propose(req, None);
             }
         }
+    }
+
+    fn notify_watch_progress(&mut self) {
+        let mut st = self.shared.state.write().expect("state lock");
+        let header = self
+            .shared
+            .header(st.mvcc.current_revision(), self.raw.raft.term);
+        st.watch.notify_progress(&header);
     }
 
     fn publish_attributes(&mut self) {

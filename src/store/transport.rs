@@ -200,8 +200,9 @@ impl Link {
                 break;
             }
             let m = tokio::select! {
-                m = rx.recv() => m,
+                biased; // deterministic under simulation (see the node loop)
                 _ = &mut lifetime => break,
+                m = rx.recv() => m,
             };
             match m {
                 None => break,

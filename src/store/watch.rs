@@ -43,6 +43,10 @@ struct Watcher {
     /// The first revision this watcher has not been sent yet.
     next_rev: i64,
     tx: StreamSender,
+    /// The client asked for periodic progress notifications (`progress_notify`).
+    progress_notify: bool,
+    /// Events were sent since the last progress interval (etcd then skips the notification).
+    sent_since_progress: bool,
 }
 
 /// Why a watch could not be created.
@@ -156,6 +160,8 @@ impl WatchHub {
             no_delete: req.filters.contains(&FILTER_NODELETE),
             next_rev,
             tx,
+            progress_notify: req.progress_notify,
+            sent_since_progress: false,
         };
         if next_rev <= current {
             self.unsynced.insert((stream, id));
@@ -241,7 +247,10 @@ impl WatchHub {
                 continue;
             }
             match offer(&w.tx, w.response(header, k.1, &mine)) {
-                Offer::Sent => w.next_rev = rev + 1,
+                Offer::Sent => {
+                    w.next_rev = rev + 1;
+                    w.sent_since_progress = true;
+                }
                 Offer::Full => {
                     self.unsynced.insert(*k);
                 }
@@ -250,6 +259,24 @@ impl WatchHub {
         }
         for k in closed {
             self.watchers.remove(&k);
+        }
+    }
+
+    /// One progress interval passed (etcd's `--experimental-watch-progress-notify-interval`):
+    /// every synced watcher that asked for `progress_notify` and was sent no events during
+    /// the interval gets an empty response whose header revision it has seen everything up
+    /// to. Best effort: a full stream skips it.
+    pub fn notify_progress(&mut self, header: &ResponseHeader) {
+        for (k, w) in self.watchers.iter_mut() {
+            let idle = !std::mem::take(&mut w.sent_since_progress);
+            if !w.progress_notify || !idle || self.unsynced.contains(k) {
+                continue;
+            }
+            debug_assert!(
+                w.next_rev > header.revision,
+                "synced watcher behind the head"
+            );
+            let _ = offer(&w.tx, w.response(header, k.1, &[]));
         }
     }
 
@@ -333,7 +360,10 @@ fn catch_up_one(w: &mut Watcher, id: i64, mvcc: &Mvcc, header: &ResponseHeader) 
                 return CatchUp::Behind;
             }
             match offer(&w.tx, w.response(header, id, &mine)) {
-                Offer::Sent => revisions_sent += 1,
+                Offer::Sent => {
+                    revisions_sent += 1;
+                    w.sent_since_progress = true;
+                }
                 Offer::Full => return CatchUp::Behind,
                 Offer::Closed => return CatchUp::Drop,
             }
@@ -369,6 +399,42 @@ mod tests {
             start_revision: start,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn progress_notify_goes_to_idle_synced_watchers_that_asked() {
+        let mut m = Mvcc::new();
+        let mut hub = WatchHub::default();
+        let (tx, mut rx) = mpsc::channel(16);
+        let asks = WatchCreateRequest {
+            progress_notify: true,
+            ..create_req(0, b"k", &[0])
+        };
+        hub.create(1, &asks, tx.clone(), &header(1), 0).unwrap();
+        hub.create(1, &create_req(0, b"k", &[0]), tx.clone(), &header(1), 0)
+            .unwrap();
+        let behind = WatchCreateRequest {
+            progress_notify: true,
+            ..create_req(1, b"k", &[0])
+        };
+        write(&mut m, &mut hub, 1, false);
+        // Created after revision 2 exists, from revision 1: unsynced, so no progress for it.
+        let h = header(m.current_revision());
+        hub.create(2, &behind, tx.clone(), &h, 0).unwrap();
+        let drain = |rx: &mut mpsc::Receiver<_>| {
+            let mut got = Vec::new();
+            while let Ok(Ok::<WatchResponse, tonic::Status>(r)) = rx.try_recv() {
+                got.push((r.watch_id, r.events.len(), r.header.unwrap().revision));
+            }
+            got
+        };
+        drain(&mut rx);
+        // Watcher 0 got the event at revision 2 in this interval: no notification yet.
+        hub.notify_progress(&h);
+        assert_eq!(drain(&mut rx), vec![]);
+        // Next interval, idle: watcher 0 (asked, synced) only.
+        hub.notify_progress(&h);
+        assert_eq!(drain(&mut rx), vec![(0, 0, 2)]);
     }
 
     /// Applies a write to the store and publishes its events, as the apply loop does.

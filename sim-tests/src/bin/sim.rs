@@ -176,7 +176,7 @@ mod imp {
         }
         let secs = v.sim_millis as f64 / 1000.0;
         let wall_secs = wall.elapsed().as_secs_f64().max(1e-6);
-        println!("simulated {secs:.1} s in {wall_secs:.1} s wall ({:.0}x), {} raft steps, {} operations, {} watch responses, digest {:016x}", secs / wall_secs, v.raft_steps, v.operations, v.watch_responses, v.digest);
+        println!("simulated {secs:.1} s in {wall_secs:.1} s wall ({:.0}x), {} raft steps, {} operations ({} compactions), {} watch responses ({} progress), digest {:016x}", secs / wall_secs, v.raft_steps, v.operations, v.compactions, v.watch_responses, v.progress_notifications, v.digest);
         let replay = replay_command(scn.name, seed, &pins.into_iter().collect::<Vec<_>>());
         if v.violations.is_empty() {
             println!("PASS seed {seed}");

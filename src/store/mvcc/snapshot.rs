@@ -300,8 +300,8 @@ fn decode_leases(r: &mut Reader<'_>) -> Result<BTreeMap<i64, Lease>, String> {
 }
 
 /// The change log from the writes kept by compaction: after the compaction revision each
-/// revision's subs must be exactly `0..n`, and every such revision (after the empty revision
-/// 1) must have written something, since only writing txns create revisions. At the
+/// revision's subs must be exactly `0..n`, and every such revision (after the empty first
+/// revision) must have written something, since only writing txns create revisions. At the
 /// compaction revision itself only puts survive, so its gaps (dropped deletes) are filled with
 /// empty keys, as [`Mvcc::compact`] leaves them.
 fn rebuild_log(
