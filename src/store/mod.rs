@@ -291,6 +291,9 @@ pub async fn run_observed(
     if cfg.planted_bug == Some(node::PlantedBug::DropWatchEvent) {
         state.watch.plant_drop_event(5);
     }
+    if cfg.planted_bug == Some(node::PlantedBug::ProgressAhead) {
+        state.watch.plant_progress_ahead();
+    }
     let snap_index = match &rec.snapshot {
         Some(s) => {
             apply::restore_state(&mut state, &s.data).map_err(RunError::Config)?;

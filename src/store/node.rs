@@ -92,6 +92,8 @@ pub enum PlantedBug {
     DropWatchEvent,
     /// After a restart, apply the first replayed entry twice.
     ApplyTwiceAfterRestart,
+    /// Watch progress notifications claim one revision more than the member has sent.
+    ProgressAhead,
 }
 
 /// Lease calls must reach the leader; a follower answers with who that is.

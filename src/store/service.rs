@@ -285,7 +285,8 @@ async fn on_watch_request(
         }
         Some(U::ProgressRequest(_)) => {
             let state = handle.shared.state.read().expect("state lock");
-            let header = handle.shared.header(state.mvcc.current_revision(), term);
+            let rev = state.watch.progress_revision(state.mvcc.current_revision());
+            let header = handle.shared.header(rev, term);
             state
                 .watch
                 .stream_synced(stream)

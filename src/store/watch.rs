@@ -66,6 +66,8 @@ pub struct WatchHub {
     next_auto_id: BTreeMap<u64, i64>,
     /// Planted bug (negative control): publishes left before one event is dropped.
     drop_event_countdown: Option<u64>,
+    /// Planted bug (negative control): progress claims one revision too many.
+    progress_ahead: bool,
 }
 
 /// True if `key` lies in the watcher's range (etcd range rules).
@@ -221,6 +223,16 @@ impl WatchHub {
         self.drop_event_countdown = Some(n);
     }
 
+    /// Negative control only: progress notifications claim one revision too many.
+    pub fn plant_progress_ahead(&mut self) {
+        self.progress_ahead = true;
+    }
+
+    /// The revision a progress notification reports when the store is at `current`.
+    pub fn progress_revision(&self, current: i64) -> i64 {
+        current + i64::from(self.progress_ahead)
+    }
+
     /// Pushes the events of revision `rev` (one txn) to every synced watcher.
     pub fn publish(&mut self, rev: i64, events: &[Event], header: &ResponseHeader) {
         debug_assert!(events.iter().all(|e| e.kv.mod_revision == rev));
@@ -267,6 +279,10 @@ impl WatchHub {
     /// the interval gets an empty response whose header revision it has seen everything up
     /// to. Best effort: a full stream skips it.
     pub fn notify_progress(&mut self, header: &ResponseHeader) {
+        let claimed = ResponseHeader {
+            revision: self.progress_revision(header.revision),
+            ..*header
+        };
         for (k, w) in self.watchers.iter_mut() {
             let idle = !std::mem::take(&mut w.sent_since_progress);
             if !w.progress_notify || !idle || self.unsynced.contains(k) {
@@ -276,7 +292,7 @@ impl WatchHub {
                 w.next_rev > header.revision,
                 "synced watcher behind the head"
             );
-            let _ = offer(&w.tx, w.response(header, k.1, &[]));
+            let _ = offer(&w.tx, w.response(&claimed, k.1, &[]));
         }
     }
 
