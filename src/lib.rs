@@ -6,5 +6,7 @@
 //! only place that names the runtime, clocks, disk, network and OS randomness) depends on
 //! nothing of ours; `store` (the etcd-compatible Raft store) depends on `platform`.
 
+pub mod api;
+pub mod apiserver;
 pub mod platform;
 pub mod store;

@@ -1,10 +1,12 @@
 //! The `rkube` binary. `rkube etcd` runs one member of the etcd-compatible store, with
-//! etcd's flag names; `rkube snapshot` saves and restores backups.
+//! etcd's flag names; `rkube snapshot` saves and restores backups; `rkube apiserver` serves
+//! the Kubernetes API on a store.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use rkube::apiserver::{self, ApiServerConfig};
 use rkube::platform::{self, task, Platform};
 use rkube::store::{self, ClusterState, StoreConfig};
 
@@ -22,6 +24,20 @@ enum Command {
     /// Save or restore store backups.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Run the Kubernetes API server on a store (plain HTTP, for local use).
+    Apiserver(ApiserverArgs),
+}
+
+#[derive(Parser)]
+struct ApiserverArgs {
+    /// The store's client URL.
+    #[arg(long = "etcd-servers", default_value = "http://127.0.0.1:2379")]
+    etcd_servers: String,
+    /// Address to serve plain HTTP on (no authentication: keep it on localhost).
+    #[arg(long = "insecure-bind-address", default_value = "127.0.0.1")]
+    insecure_bind_address: String,
+    #[arg(long = "insecure-port", default_value_t = 8080)]
+    insecure_port: u16,
 }
 
 #[derive(Parser)]
@@ -166,6 +182,29 @@ fn run_etcd(a: EtcdArgs) -> Result<(), String> {
     })
 }
 
+fn run_apiserver(a: ApiserverArgs) -> Result<(), String> {
+    let ip: platform::net::IpAddr = a
+        .insecure_bind_address
+        .parse()
+        .map_err(|e| format!("--insecure-bind-address {:?}: {e}", a.insecure_bind_address))?;
+    let cfg = ApiServerConfig {
+        listen: platform::net::SocketAddr::new(ip, a.insecure_port),
+        etcd_server: first_url(&a.etcd_servers).to_string(),
+    };
+    let plat = Platform::real_diskless("apiserver");
+    platform::block_on(async move {
+        let (trigger, shutdown) = task::shutdown_pair();
+        task::spawn(async move {
+            platform::signal::terminate().await;
+            tracing::info!("shutting down");
+            trigger.trigger();
+        });
+        apiserver::run(cfg, plat, shutdown)
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
 fn run_snapshot(cmd: SnapshotCommand) -> Result<(), String> {
     match cmd {
         SnapshotCommand::Save { file, endpoints } => platform::block_on(async move {
@@ -213,6 +252,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Etcd(a) => run_etcd(a),
         Command::Snapshot(c) => run_snapshot(c),
+        Command::Apiserver(a) => run_apiserver(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

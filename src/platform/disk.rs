@@ -52,6 +52,54 @@ pub trait Disk: Send + Sync + 'static {
     fn exists(&self, path: &str) -> bool;
 }
 
+/// The disk of a component that keeps nothing locally (the API server): every operation
+/// fails with a clear error instead of touching the file system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoDisk;
+
+fn no_disk() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this component has no local disk",
+    )
+}
+
+impl Disk for NoDisk {
+    fn create(&self, _: &str) -> io::Result<()> {
+        Err(no_disk())
+    }
+    fn append(&self, _: &str, _: &[u8]) -> io::Result<u64> {
+        Err(no_disk())
+    }
+    fn write_at(&self, _: &str, _: u64, _: &[u8]) -> io::Result<()> {
+        Err(no_disk())
+    }
+    fn read(&self, _: &str) -> io::Result<Vec<u8>> {
+        Err(no_disk())
+    }
+    fn len(&self, _: &str) -> io::Result<u64> {
+        Err(no_disk())
+    }
+    fn truncate(&self, _: &str, _: u64) -> io::Result<()> {
+        Err(no_disk())
+    }
+    fn fsync(&self, _: &str) -> io::Result<()> {
+        Err(no_disk())
+    }
+    fn rename(&self, _: &str, _: &str) -> io::Result<()> {
+        Err(no_disk())
+    }
+    fn remove(&self, _: &str) -> io::Result<()> {
+        Err(no_disk())
+    }
+    fn list(&self, _: &str) -> io::Result<Vec<String>> {
+        Err(no_disk())
+    }
+    fn exists(&self, _: &str) -> bool {
+        false
+    }
+}
+
 fn invalid_path(path: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,

@@ -40,6 +40,17 @@ impl Platform {
         })
     }
 
+    /// The real build for a component that keeps no local files (the API server).
+    pub fn real_diskless(node_name: &str) -> Platform {
+        Platform {
+            node_name: node_name.to_string(),
+            clock: time::Clock::new(),
+            disk: Arc::new(disk::NoDisk),
+            rng: rand::SharedRng::from_entropy(),
+            buggify: Arc::new(buggify::Buggify::disabled()),
+        }
+    }
+
     /// A node built from explicit parts (the simulator, and tests).
     pub fn with_parts(
         node_name: &str,

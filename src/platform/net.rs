@@ -7,7 +7,7 @@
 
 use std::future::Future;
 /// Socket addresses, re-exported so code outside the seam never names `std::net`.
-pub use std::net::SocketAddr;
+pub use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};

@@ -1,0 +1,101 @@
+//! `metadata` of every object (`ObjectMeta`), with Kubernetes' JSON field names.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Object metadata. Unknown fields are kept (`extra`) so a client's data is never lost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectMeta {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub generate_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub uid: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resource_version: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_timestamp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_timestamp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_grace_period_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finalizers: Vec<String>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// Longest object name (a DNS subdomain), in bytes.
+pub const MAX_NAME_BYTES: usize = 253;
+/// Longest label value / name segment (a DNS label), in bytes.
+pub const MAX_LABEL_BYTES: usize = 63;
+
+/// Why a name is not a valid DNS subdomain (Kubernetes' rule for most object names).
+pub fn dns_subdomain_problem(name: &str) -> Option<String> {
+    const RULE: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
+    if name.is_empty() {
+        return Some("name or generateName is required".into());
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Some(format!("must be no more than {MAX_NAME_BYTES} characters"));
+    }
+    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.';
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let first = name.chars().next().is_some_and(alnum);
+    let last = name.chars().last().is_some_and(alnum);
+    if !name.chars().all(ok_char) || !first || !last {
+        return Some(RULE.into());
+    }
+    None
+}
+
+/// Why a name is not a valid DNS label (namespaces).
+pub fn dns_label_problem(name: &str) -> Option<String> {
+    if name.len() > MAX_LABEL_BYTES {
+        return Some(format!("must be no more than {MAX_LABEL_BYTES} characters"));
+    }
+    if name.contains('.') {
+        return Some("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character".into());
+    }
+    dns_subdomain_problem(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_metadata_fields_survive_a_round_trip() {
+        let raw = serde_json::json!({
+            "name": "a", "labels": {"x": "1"}, "ownerReferences": [{"kind": "ReplicaSet"}]
+        });
+        let m: ObjectMeta = serde_json::from_value(raw.clone()).unwrap();
+        assert_eq!(m.name, "a");
+        assert_eq!(serde_json::to_value(&m).unwrap(), raw);
+    }
+
+    #[test]
+    fn names_follow_the_dns_rules() {
+        assert_eq!(dns_subdomain_problem("web-1.example"), None);
+        assert!(dns_subdomain_problem("Web").is_some());
+        assert!(dns_subdomain_problem("-a").is_some());
+        assert!(dns_subdomain_problem(&"a".repeat(254)).is_some());
+        assert_eq!(dns_label_problem("kube-system"), None);
+        assert!(dns_label_problem("a.b").is_some());
+    }
+}

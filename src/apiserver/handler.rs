@@ -1,0 +1,284 @@
+//! HTTP requests → routes → store operations → JSON responses. Every failure is a `Status`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use serde_json::{json, Value};
+
+use super::objects::{self, CreateInputs};
+use super::resources::Resource;
+use super::route::{self, Route};
+use super::storage::{Storage, StorageError};
+use super::{discovery, MAX_REQUEST_BODY_BYTES};
+use crate::api::{fail, Status};
+use crate::platform::net::{HttpRequest, HttpResponse};
+use crate::platform::Platform;
+
+/// Times a conditional delete is retried when the object changes underneath it.
+const MAX_DELETE_ATTEMPTS: usize = 3;
+
+/// What a handler needs: the store and the node's clock and randomness.
+pub struct Api {
+    pub storage: Storage,
+    pub platform: Platform,
+}
+
+type Reply = Result<(u16, Value), Box<Status>>;
+
+fn respond(code: u16, body: &Value) -> HttpResponse {
+    let bytes = serde_json::to_vec(body).expect("JSON serializes");
+    hyper::Response::builder()
+        .status(code)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(bytes)))
+        .expect("valid response")
+}
+
+fn respond_status(s: &Status) -> HttpResponse {
+    respond(s.code, &serde_json::to_value(s).expect("Status serializes"))
+}
+
+fn store_failure(e: StorageError, r: &Resource, name: &str) -> Status {
+    match e {
+        StorageError::NotFound => Status::not_found(r.group, r.plural, name),
+        StorageError::AlreadyExists => Status::already_exists(r.group, r.plural, name),
+        StorageError::Conflict => Status::conflict(r.group, r.plural, name),
+        StorageError::TooLarge => Status::failure(500, "InternalError", e.to_string()),
+        StorageError::Unavailable(m) => Status::failure(
+            503,
+            "ServiceUnavailable",
+            format!("the store is unavailable: {m}"),
+        ),
+    }
+}
+
+/// Serves one request.
+pub async fn handle(api: Arc<Api>, req: HttpRequest) -> HttpResponse {
+    let method = req.method().clone();
+    let route = route::parse(req.uri().path());
+    if let Route::Health = route {
+        return hyper::Response::builder()
+            .header("content-type", "text/plain")
+            .body(Full::new(Bytes::from_static(b"ok")))
+            .expect("valid response");
+    }
+    let reply = match read_body(req).await {
+        Ok(body) => api.dispatch(method.as_str(), route, body).await,
+        Err(s) => Err(s),
+    };
+    match reply {
+        Ok((code, body)) => respond(code, &body),
+        Err(s) => respond_status(&s),
+    }
+}
+
+/// The request body as JSON (`None` when empty); protobuf and oversized bodies are refused.
+async fn read_body(req: HttpRequest) -> Result<Option<Value>, Box<Status>> {
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string();
+    let limited = Limited::new(req.into_body(), MAX_REQUEST_BODY_BYTES);
+    let bytes = match limited.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            let m = format!(
+                "the request body is larger than {MAX_REQUEST_BODY_BYTES} bytes or was cut off"
+            );
+            return fail(Status::failure(413, "RequestEntityTooLarge", m));
+        }
+    };
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    if !content_type.contains("json") {
+        let m = format!("the body of the request was in an unknown format - accepted media types include: application/json (got {content_type})");
+        return fail(Status::failure(415, "UnsupportedMediaType", m));
+    }
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        Box::new(Status::bad_request(format!(
+            "the request body is not valid JSON: {e}"
+        )))
+    })
+}
+
+fn method_not_allowed(method: &str) -> Status {
+    Status::failure(
+        405,
+        "MethodNotAllowed",
+        format!("the server does not allow this method on the requested resource ({method})"),
+    )
+}
+
+fn not_found_path() -> Status {
+    Status::failure(
+        404,
+        "NotFound",
+        "the server could not find the requested resource".into(),
+    )
+}
+
+fn need_body(body: Option<Value>) -> Result<Value, Box<Status>> {
+    body.ok_or_else(|| Box::new(Status::bad_request("the request needs a body".into())))
+}
+
+impl Api {
+    async fn dispatch(&self, method: &str, route: Route, body: Option<Value>) -> Reply {
+        match (method, route) {
+            ("GET", Route::Version) => Ok((200, discovery::version())),
+            ("GET", Route::CoreVersions) => Ok((200, discovery::core_versions())),
+            ("GET", Route::Groups) => Ok((200, discovery::groups())),
+            ("GET", Route::ResourceList { group, version }) => {
+                discovery::resource_list(&group, &version)
+                    .map(|v| (200, v))
+                    .ok_or_else(|| Box::new(not_found_path()))
+            }
+            (
+                "GET",
+                Route::Collection {
+                    resource,
+                    namespace,
+                },
+            ) => self.list(resource, namespace.as_deref()).await,
+            (
+                "POST",
+                Route::Collection {
+                    resource,
+                    namespace,
+                },
+            ) => {
+                self.create(resource, namespace.as_deref(), need_body(body)?)
+                    .await
+            }
+            (
+                "GET",
+                Route::Object {
+                    resource,
+                    namespace,
+                    name,
+                },
+            ) => self.get(resource, namespace.as_deref(), &name).await,
+            (
+                "PUT",
+                Route::Object {
+                    resource,
+                    namespace,
+                    name,
+                },
+            ) => {
+                self.update(resource, namespace.as_deref(), &name, need_body(body)?)
+                    .await
+            }
+            (
+                "DELETE",
+                Route::Object {
+                    resource,
+                    namespace,
+                    name,
+                },
+            ) => self.delete(resource, namespace.as_deref(), &name).await,
+            (_, Route::NotFound) => fail(not_found_path()),
+            (m, _) => fail(method_not_allowed(m)),
+        }
+    }
+
+    async fn read(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<(Value, i64), Box<Status>> {
+        let key = route::object_key(r, ns, name);
+        let stored = self.storage.get(key.as_bytes()).await;
+        let stored = stored.map_err(|e| store_failure(e, r, name))?;
+        let obj = objects::from_stored(&stored.value, stored.mod_revision)
+            .map_err(|e| Status::failure(500, "InternalError", e))?;
+        Ok((obj, stored.mod_revision))
+    }
+
+    async fn get(&self, r: &Resource, ns: Option<&str>, name: &str) -> Reply {
+        Ok((200, self.read(r, ns, name).await?.0))
+    }
+
+    async fn list(&self, r: &Resource, ns: Option<&str>) -> Reply {
+        let prefix = route::collection_prefix(r, ns);
+        let (items, rev) = self
+            .storage
+            .list(prefix.as_bytes())
+            .await
+            .map_err(|e| store_failure(e, r, ""))?;
+        let mut objs = Vec::with_capacity(items.len());
+        for s in items {
+            let obj = objects::from_stored(&s.value, s.mod_revision)
+                .map_err(|e| Status::failure(500, "InternalError", e))?;
+            objs.push(obj);
+        }
+        Ok((
+            200,
+            json!({
+                "kind": format!("{}List", r.kind),
+                "apiVersion": r.api_version(),
+                "metadata": {"resourceVersion": rev.to_string()},
+                "items": objs,
+            }),
+        ))
+    }
+
+    async fn require_namespace(&self, r: &Resource, ns: Option<&str>) -> Result<(), Box<Status>> {
+        let (true, Some(ns)) = (r.namespaced, ns) else {
+            return Ok(());
+        };
+        let namespaces = super::resources::find("", "v1", "namespaces").expect("served");
+        self.read(namespaces, None, ns).await.map(|_| ())
+    }
+
+    async fn create(&self, r: &Resource, ns: Option<&str>, mut obj: Value) -> Reply {
+        if r.namespaced && ns.is_none() {
+            return fail(method_not_allowed("POST"));
+        }
+        self.require_namespace(r, ns).await?;
+        let rng = &self.platform.rng;
+        let inputs = CreateInputs {
+            now_unix_ms: self.platform.clock.wall_unix_ms(),
+            random: [rng.next_u64(), rng.next_u64(), rng.next_u64()],
+        };
+        let meta = objects::prepare_create(&mut obj, r, ns, &inputs)?;
+        let key = route::object_key(r, ns, &meta.name);
+        let bytes = serde_json::to_vec(&obj).expect("JSON serializes");
+        let rev = self.storage.create(key.as_bytes(), bytes).await;
+        let rev = rev.map_err(|e| store_failure(e, r, &meta.name))?;
+        obj["metadata"]["resourceVersion"] = Value::String(rev.to_string());
+        Ok((201, obj))
+    }
+
+    async fn update(&self, r: &Resource, ns: Option<&str>, name: &str, mut obj: Value) -> Reply {
+        let (old, old_rev) = self.read(r, ns, name).await?;
+        let wanted = objects::meta_of(&obj)?.resource_version;
+        if !wanted.is_empty() && wanted != old_rev.to_string() {
+            return fail(Status::conflict(r.group, r.plural, name));
+        }
+        objects::prepare_update(&mut obj, &old, r)?;
+        let key = route::object_key(r, ns, name);
+        let bytes = serde_json::to_vec(&obj).expect("JSON serializes");
+        let rev = self.storage.update(key.as_bytes(), old_rev, bytes).await;
+        let rev = rev.map_err(|e| store_failure(e, r, name))?;
+        obj["metadata"]["resourceVersion"] = Value::String(rev.to_string());
+        Ok((200, obj))
+    }
+
+    async fn delete(&self, r: &Resource, ns: Option<&str>, name: &str) -> Reply {
+        let key = route::object_key(r, ns, name);
+        for _ in 0..MAX_DELETE_ATTEMPTS {
+            let (obj, rev) = self.read(r, ns, name).await?;
+            match self.storage.delete(key.as_bytes(), rev).await {
+                Ok(_) => return Ok((200, obj)),
+                Err(StorageError::Conflict) => continue,
+                Err(e) => return fail(store_failure(e, r, name)),
+            }
+        }
+        fail(Status::conflict(r.group, r.plural, name))
+    }
+}

@@ -1,0 +1,255 @@
+//! Pure object rules: what the server sets on create, keeps on update, and how stored bytes
+//! become the object a client sees. Time and randomness come in as arguments.
+
+use serde_json::Value;
+
+use super::resources::Resource;
+use crate::api::meta::{dns_label_problem, dns_subdomain_problem};
+use crate::api::{fail, time, ObjectMeta, Status};
+
+/// Characters Kubernetes uses for `generateName` suffixes (no vowels, no look-alikes).
+const NAME_SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+/// Length of a `generateName` suffix.
+const NAME_SUFFIX_LEN: usize = 5;
+
+/// Server-side inputs to a create.
+pub struct CreateInputs {
+    pub now_unix_ms: i64,
+    /// Random bits for the uid and a generated name.
+    pub random: [u64; 3],
+}
+
+/// The object's metadata, parsed; a 400 Status if it is not an object or has bad metadata.
+pub fn meta_of(obj: &Value) -> Result<ObjectMeta, Box<Status>> {
+    let Some(map) = obj.as_object() else {
+        return fail(Status::bad_request(
+            "the request body must be a JSON object".into(),
+        ));
+    };
+    match map.get("metadata") {
+        None => Ok(ObjectMeta::default()),
+        Some(m) => serde_json::from_value(m.clone())
+            .map_err(|e| Box::new(Status::bad_request(format!("invalid metadata: {e}")))),
+    }
+}
+
+/// Checks `apiVersion`/`kind` (if given) against the resource and fills them in.
+pub fn check_type(obj: &mut Value, r: &Resource) -> Result<(), Box<Status>> {
+    let want_version = r.api_version();
+    let map = obj.as_object_mut().expect("checked by meta_of");
+    if let Some(v) = map.get("apiVersion").and_then(Value::as_str) {
+        if v != want_version {
+            return fail(Status::bad_request(format!(
+                "the API version in the data ({v}) does not match the expected API version ({want_version})"
+            )));
+        }
+    }
+    if let Some(k) = map.get("kind").and_then(Value::as_str) {
+        if k != r.kind {
+            return fail(Status::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                r.kind
+            )));
+        }
+    }
+    map.insert("apiVersion".into(), Value::String(want_version));
+    map.insert("kind".into(), Value::String(r.kind.into()));
+    Ok(())
+}
+
+fn uid(random: [u64; 3]) -> String {
+    let hex = format!("{:016x}{:016x}", random[0], random[1]);
+    // RFC 4122 version 4 layout.
+    format!(
+        "{}-{}-4{}-{}{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        ["8", "9", "a", "b"][(random[2] % 4) as usize],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
+fn name_suffix(mut bits: u64) -> String {
+    let n = NAME_SUFFIX_ALPHABET.len() as u64;
+    (0..NAME_SUFFIX_LEN)
+        .map(|_| {
+            let c = NAME_SUFFIX_ALPHABET[(bits % n) as usize] as char;
+            bits /= n;
+            c
+        })
+        .collect()
+}
+
+/// Sets what the server owns on a new object (name from `generateName`, namespace, uid,
+/// creation time, generation) and validates the name. Returns the final metadata.
+pub fn prepare_create(
+    obj: &mut Value,
+    r: &Resource,
+    namespace: Option<&str>,
+    inputs: &CreateInputs,
+) -> Result<ObjectMeta, Box<Status>> {
+    let mut meta = meta_of(obj)?;
+    check_type(obj, r)?;
+    if meta.name.is_empty() && !meta.generate_name.is_empty() {
+        meta.name = format!("{}{}", meta.generate_name, name_suffix(inputs.random[2]));
+    }
+    match namespace {
+        Some(ns) if r.namespaced => {
+            if !meta.namespace.is_empty() && meta.namespace != ns {
+                return fail(Status::bad_request("the namespace of the provided object does not match the namespace sent on the request".into()));
+            }
+            meta.namespace = ns.to_string();
+        }
+        _ => meta.namespace.clear(),
+    }
+    let problem = if r.plural == "namespaces" {
+        dns_label_problem(&meta.name)
+    } else {
+        dns_subdomain_problem(&meta.name)
+    };
+    if let Some(p) = problem {
+        return fail(Status::invalid(r.kind, &meta.name, "metadata.name", &p));
+    }
+    meta.uid = uid(inputs.random);
+    meta.resource_version.clear();
+    meta.generation = 1;
+    meta.creation_timestamp = Some(time::rfc3339(inputs.now_unix_ms));
+    meta.deletion_timestamp = None;
+    meta.deletion_grace_period_seconds = None;
+    if r.plural == "namespaces" {
+        obj["status"] = serde_json::json!({"phase": "Active"});
+    }
+    set_meta(obj, &meta);
+    Ok(meta)
+}
+
+/// Merges a replacement (PUT) with the stored object: the server keeps uid, creation time
+/// and deletion state; generation moves only when `spec` changes.
+pub fn prepare_update(
+    new: &mut Value,
+    old: &Value,
+    r: &Resource,
+) -> Result<ObjectMeta, Box<Status>> {
+    let mut meta = meta_of(new)?;
+    check_type(new, r)?;
+    let old_meta = meta_of(old)?;
+    if !meta.name.is_empty() && meta.name != old_meta.name {
+        return fail(Status::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({})",
+            meta.name, old_meta.name
+        )));
+    }
+    meta.name = old_meta.name.clone();
+    meta.namespace = old_meta.namespace.clone();
+    meta.uid = old_meta.uid.clone();
+    meta.creation_timestamp = old_meta.creation_timestamp.clone();
+    meta.deletion_timestamp = old_meta.deletion_timestamp.clone();
+    meta.deletion_grace_period_seconds = old_meta.deletion_grace_period_seconds;
+    meta.generation = old_meta.generation.max(1);
+    if new.get("spec") != old.get("spec") {
+        meta.generation += 1;
+    }
+    meta.resource_version.clear();
+    set_meta(new, &meta);
+    Ok(meta)
+}
+
+/// Replaces `obj.metadata` with `meta`.
+pub fn set_meta(obj: &mut Value, meta: &ObjectMeta) {
+    obj["metadata"] = serde_json::to_value(meta).expect("metadata serializes");
+}
+
+/// A stored object as clients see it: its `resourceVersion` is the revision that wrote it.
+pub fn from_stored(bytes: &[u8], mod_revision: i64) -> Result<Value, String> {
+    let mut obj: Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("stored object is not JSON: {e}"))?;
+    if !obj.is_object() {
+        return Err("stored object is not a JSON object".into());
+    }
+    if !obj.get("metadata").is_some_and(Value::is_object) {
+        obj["metadata"] = serde_json::json!({});
+    }
+    obj["metadata"]["resourceVersion"] = Value::String(mod_revision.to_string());
+    Ok(obj)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apiserver::resources;
+    use serde_json::json;
+
+    fn inputs() -> CreateInputs {
+        CreateInputs {
+            now_unix_ms: 1_795_734_427_000,
+            random: [0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210, 7],
+        }
+    }
+
+    #[test]
+    fn create_sets_server_fields_and_generates_names() {
+        let cm = resources::find("", "v1", "configmaps").unwrap();
+        let mut obj = json!({"metadata": {"generateName": "cfg-", "resourceVersion": "9"}, "data": {"a": "1"}});
+        let meta = prepare_create(&mut obj, cm, Some("default"), &inputs()).unwrap();
+        assert!(
+            meta.name.starts_with("cfg-") && meta.name.len() == 9,
+            "{}",
+            meta.name
+        );
+        assert_eq!(obj["kind"], "ConfigMap");
+        assert_eq!(obj["apiVersion"], "v1");
+        assert_eq!(obj["metadata"]["namespace"], "default");
+        assert_eq!(obj["metadata"]["generation"], 1);
+        assert_eq!(obj["metadata"]["creationTimestamp"], "2026-11-26T23:07:07Z");
+        assert_eq!(obj["metadata"].get("resourceVersion"), None);
+        assert_eq!(obj["metadata"]["uid"].as_str().unwrap().len(), 36);
+        assert_eq!(obj["data"]["a"], "1");
+    }
+
+    #[test]
+    fn create_refuses_bad_names_kinds_and_namespaces() {
+        let cm = resources::find("", "v1", "configmaps").unwrap();
+        let bad = |mut obj: Value| {
+            prepare_create(&mut obj, cm, Some("a"), &inputs())
+                .unwrap_err()
+                .code
+        };
+        assert_eq!(bad(json!({"metadata": {"name": "Bad_Name"}})), 422);
+        assert_eq!(bad(json!({"metadata": {}})), 422);
+        assert_eq!(bad(json!({"kind": "Pod", "metadata": {"name": "x"}})), 400);
+        assert_eq!(
+            bad(json!({"apiVersion": "apps/v1", "metadata": {"name": "x"}})),
+            400
+        );
+        assert_eq!(
+            bad(json!({"metadata": {"name": "x", "namespace": "b"}})),
+            400
+        );
+        assert_eq!(bad(json!([1])), 400);
+    }
+
+    #[test]
+    fn update_keeps_server_fields_and_bumps_generation_on_spec_change_only() {
+        let d = resources::find("apps", "v1", "deployments").unwrap();
+        let mut old = json!({"metadata": {"name": "web"}, "spec": {"replicas": 1}});
+        let old_meta = prepare_create(&mut old, d, Some("a"), &inputs()).unwrap();
+        let mut same =
+            json!({"metadata": {"name": "web", "labels": {"x": "1"}}, "spec": {"replicas": 1}});
+        let m = prepare_update(&mut same, &old, d).unwrap();
+        assert_eq!((m.generation, &m.uid), (1, &old_meta.uid));
+        assert_eq!(m.labels.get("x").map(String::as_str), Some("1"));
+        let mut scaled = json!({"metadata": {"name": "web"}, "spec": {"replicas": 3}});
+        assert_eq!(prepare_update(&mut scaled, &old, d).unwrap().generation, 2);
+        let mut renamed = json!({"metadata": {"name": "other"}});
+        assert_eq!(prepare_update(&mut renamed, &old, d).unwrap_err().code, 400);
+    }
+
+    #[test]
+    fn stored_objects_carry_their_revision() {
+        let v = from_stored(br#"{"metadata":{"name":"a"}}"#, 42).unwrap();
+        assert_eq!(v["metadata"]["resourceVersion"], "42");
+        assert!(from_stored(b"nope", 1).is_err());
+    }
+}

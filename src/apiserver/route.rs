@@ -1,0 +1,166 @@
+//! URL paths → what they name. Pure, so it is tested without a server.
+
+use super::resources::{self, Resource};
+
+/// What a request path names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Version,
+    Health,
+    CoreVersions,
+    Groups,
+    ResourceList {
+        group: String,
+        version: String,
+    },
+    /// A collection: all namespaces (`namespace: None`) or one, or a cluster-scoped one.
+    Collection {
+        resource: &'static Resource,
+        namespace: Option<String>,
+    },
+    Object {
+        resource: &'static Resource,
+        namespace: Option<String>,
+        name: String,
+    },
+    NotFound,
+}
+
+/// Parses a request path (without the query).
+pub fn parse(path: &str) -> Route {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match segs.as_slice() {
+        ["version"] => Route::Version,
+        ["healthz"] | ["livez"] | ["readyz"] => Route::Health,
+        ["api"] => Route::CoreVersions,
+        ["apis"] => Route::Groups,
+        ["api", version] => resource_list("", version),
+        ["apis", group, version] => resource_list(group, version),
+        ["api", version, rest @ ..] => resource_path("", version, rest),
+        ["apis", group, version, rest @ ..] => resource_path(group, version, rest),
+        _ => Route::NotFound,
+    }
+}
+
+fn resource_list(group: &str, version: &str) -> Route {
+    Route::ResourceList {
+        group: group.to_string(),
+        version: version.to_string(),
+    }
+}
+
+fn resource_path(group: &str, version: &str, rest: &[&str]) -> Route {
+    let find = |plural: &str| resources::find(group, version, plural);
+    match rest {
+        ["namespaces", ns, plural] => match find(plural) {
+            Some(r) if r.namespaced => Route::Collection {
+                resource: r,
+                namespace: Some(ns.to_string()),
+            },
+            _ => Route::NotFound,
+        },
+        ["namespaces", ns, plural, name] => match find(plural) {
+            Some(r) if r.namespaced => Route::Object {
+                resource: r,
+                namespace: Some(ns.to_string()),
+                name: name.to_string(),
+            },
+            _ => Route::NotFound,
+        },
+        [plural] => match find(plural) {
+            Some(r) => Route::Collection {
+                resource: r,
+                namespace: None,
+            },
+            None => Route::NotFound,
+        },
+        [plural, name] => match find(plural) {
+            Some(r) if !r.namespaced => Route::Object {
+                resource: r,
+                namespace: None,
+                name: name.to_string(),
+            },
+            _ => Route::NotFound,
+        },
+        _ => Route::NotFound,
+    }
+}
+
+/// The store key of one object.
+pub fn object_key(r: &Resource, namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(ns) if r.namespaced => format!("{}{ns}/{name}", r.key_prefix()),
+        _ => format!("{}{name}", r.key_prefix()),
+    }
+}
+
+/// The store key prefix of a collection.
+pub fn collection_prefix(r: &Resource, namespace: Option<&str>) -> String {
+    match namespace {
+        Some(ns) if r.namespaced => format!("{}{ns}/", r.key_prefix()),
+        _ => r.key_prefix(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(group: &str, plural: &str) -> &'static Resource {
+        resources::find(group, "v1", plural).unwrap()
+    }
+
+    #[test]
+    fn paths_name_collections_and_objects() {
+        assert_eq!(parse("/version/"), Route::Version);
+        assert_eq!(parse("/readyz"), Route::Health);
+        assert_eq!(
+            parse("/api/v1/namespaces/default/pods"),
+            Route::Collection {
+                resource: res("", "pods"),
+                namespace: Some("default".into())
+            }
+        );
+        assert_eq!(
+            parse("/apis/apps/v1/namespaces/a/deployments/web"),
+            Route::Object {
+                resource: res("apps", "deployments"),
+                namespace: Some("a".into()),
+                name: "web".into()
+            }
+        );
+        assert_eq!(
+            parse("/api/v1/namespaces/kube-system"),
+            Route::Object {
+                resource: res("", "namespaces"),
+                namespace: None,
+                name: "kube-system".into()
+            }
+        );
+        assert_eq!(
+            parse("/api/v1/pods"),
+            Route::Collection {
+                resource: res("", "pods"),
+                namespace: None
+            }
+        );
+        assert_eq!(
+            parse("/api/v1/pods/x"),
+            Route::NotFound,
+            "namespaced needs a namespace"
+        );
+        assert_eq!(parse("/api/v1/namespaces/a/nodes"), Route::NotFound);
+        assert_eq!(parse("/api/v1/namespaces/a/pods/x/exec"), Route::NotFound);
+        assert_eq!(parse("/nope"), Route::NotFound);
+    }
+
+    #[test]
+    fn keys_follow_the_registry_layout() {
+        let pods = res("", "pods");
+        assert_eq!(object_key(pods, Some("ns"), "p"), "/registry/pods/ns/p");
+        assert_eq!(collection_prefix(pods, Some("ns")), "/registry/pods/ns/");
+        assert_eq!(collection_prefix(pods, None), "/registry/pods/");
+        let ns = res("", "namespaces");
+        assert_eq!(object_key(ns, None, "a"), "/registry/namespaces/a");
+    }
+}

@@ -1,0 +1,232 @@
+//! The API server's view of the store: objects as JSON values under `/registry/...` keys,
+//! every write a Txn conditioned on existence or on the object's mod revision, so that two
+//! writers racing on one object never lose an update (one of them gets a conflict).
+
+use std::time::Duration;
+
+use crate::platform::net;
+use crate::store::pb::etcdserverpb as pb;
+use crate::store::pb::etcdserverpb::kv_client::KvClient;
+
+/// Deadline of one store call.
+pub const STORE_CALL_TIMEOUT_MS: u64 = 10_000;
+/// Most objects one list reads from the store (larger lists are refused, not truncated).
+pub const MAX_LIST_OBJECTS: i64 = 50_000;
+
+/// Why a store operation did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorageError {
+    #[error("not found")]
+    NotFound,
+    #[error("already exists")]
+    AlreadyExists,
+    /// The object changed since the revision the caller expected.
+    #[error("conflict")]
+    Conflict,
+    #[error("too many objects (more than {MAX_LIST_OBJECTS}) to list at once")]
+    TooLarge,
+    /// The store could not be reached or refused the call (its message).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// One stored object: its bytes and the revision that last wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub value: Vec<u8>,
+    pub mod_revision: i64,
+}
+
+/// A store client for objects.
+#[derive(Clone)]
+pub struct Storage {
+    kv: KvClient<tonic::transport::Channel>,
+}
+
+fn unavailable(s: tonic::Status) -> StorageError {
+    StorageError::Unavailable(s.message().to_string())
+}
+
+/// The end of the key range holding every key that starts with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+fn compare_mod(key: &[u8], revision: i64) -> pb::Compare {
+    pb::Compare {
+        key: key.to_vec(),
+        target: pb::compare::CompareTarget::Mod as i32,
+        result: pb::compare::CompareResult::Equal as i32,
+        target_union: Some(pb::compare::TargetUnion::ModRevision(revision)),
+        ..Default::default()
+    }
+}
+
+fn op_put(key: &[u8], value: Vec<u8>) -> pb::RequestOp {
+    pb::RequestOp {
+        request: Some(pb::request_op::Request::RequestPut(pb::PutRequest {
+            key: key.to_vec(),
+            value,
+            ..Default::default()
+        })),
+    }
+}
+
+fn op_get(key: &[u8]) -> pb::RequestOp {
+    pb::RequestOp {
+        request: Some(pb::request_op::Request::RequestRange(pb::RangeRequest {
+            key: key.to_vec(),
+            ..Default::default()
+        })),
+    }
+}
+
+fn header_rev(h: &Option<pb::ResponseHeader>) -> i64 {
+    h.as_ref().map(|h| h.revision).unwrap_or(0)
+}
+
+impl Storage {
+    /// A client of the store at `endpoint` (`http://host:port`); connects lazily.
+    pub fn new(endpoint: &str) -> Result<Storage, String> {
+        let timeout = Duration::from_millis(STORE_CALL_TIMEOUT_MS);
+        let ch = net::grpc_channel(endpoint, timeout)?;
+        Ok(Storage {
+            kv: KvClient::new(ch),
+        })
+    }
+
+    /// Reads one object (linearizable).
+    pub async fn get(&self, key: &[u8]) -> Result<Stored, StorageError> {
+        let req = pb::RangeRequest {
+            key: key.to_vec(),
+            ..Default::default()
+        };
+        let r = self.kv.clone().range(req).await.map_err(unavailable)?;
+        let kv = r.into_inner().kvs.into_iter().next();
+        let kv = kv.ok_or(StorageError::NotFound)?;
+        Ok(Stored {
+            value: kv.value,
+            mod_revision: kv.mod_revision,
+        })
+    }
+
+    /// Every object under `prefix`, in key order, and the store revision they were read at.
+    pub async fn list(&self, prefix: &[u8]) -> Result<(Vec<Stored>, i64), StorageError> {
+        let req = pb::RangeRequest {
+            key: prefix.to_vec(),
+            range_end: prefix_end(prefix),
+            limit: MAX_LIST_OBJECTS,
+            ..Default::default()
+        };
+        let r = self.kv.clone().range(req).await.map_err(unavailable)?;
+        let r = r.into_inner();
+        if r.more {
+            return Err(StorageError::TooLarge);
+        }
+        let items = r
+            .kvs
+            .into_iter()
+            .map(|kv| Stored {
+                value: kv.value,
+                mod_revision: kv.mod_revision,
+            })
+            .collect();
+        Ok((items, header_rev(&r.header)))
+    }
+
+    /// Writes `value` at `key` if nothing is there; returns the new revision.
+    pub async fn create(&self, key: &[u8], value: Vec<u8>) -> Result<i64, StorageError> {
+        let absent = pb::Compare {
+            key: key.to_vec(),
+            target: pb::compare::CompareTarget::Create as i32,
+            result: pb::compare::CompareResult::Equal as i32,
+            target_union: Some(pb::compare::TargetUnion::CreateRevision(0)),
+            ..Default::default()
+        };
+        let txn = pb::TxnRequest {
+            compare: vec![absent],
+            success: vec![op_put(key, value)],
+            failure: vec![],
+        };
+        let r = self.kv.clone().txn(txn).await.map_err(unavailable)?;
+        let r = r.into_inner();
+        if !r.succeeded {
+            return Err(StorageError::AlreadyExists);
+        }
+        Ok(header_rev(&r.header))
+    }
+
+    /// Replaces the object at `key` if it is still at `expect_mod`; returns the new revision.
+    pub async fn update(
+        &self,
+        key: &[u8],
+        expect_mod: i64,
+        value: Vec<u8>,
+    ) -> Result<i64, StorageError> {
+        let txn = pb::TxnRequest {
+            compare: vec![compare_mod(key, expect_mod)],
+            success: vec![op_put(key, value)],
+            failure: vec![op_get(key)],
+        };
+        let r = self.kv.clone().txn(txn).await.map_err(unavailable)?;
+        let r = r.into_inner();
+        if r.succeeded {
+            return Ok(header_rev(&r.header));
+        }
+        Err(failure_reason(&r))
+    }
+
+    /// Deletes the object at `key` if it is still at `expect_mod`; returns the revision.
+    pub async fn delete(&self, key: &[u8], expect_mod: i64) -> Result<i64, StorageError> {
+        let del = pb::RequestOp {
+            request: Some(pb::request_op::Request::RequestDeleteRange(
+                pb::DeleteRangeRequest {
+                    key: key.to_vec(),
+                    ..Default::default()
+                },
+            )),
+        };
+        let txn = pb::TxnRequest {
+            compare: vec![compare_mod(key, expect_mod)],
+            success: vec![del],
+            failure: vec![op_get(key)],
+        };
+        let r = self.kv.clone().txn(txn).await.map_err(unavailable)?;
+        let r = r.into_inner();
+        if r.succeeded {
+            return Ok(header_rev(&r.header));
+        }
+        Err(failure_reason(&r))
+    }
+}
+
+/// A failed conditional write: the object is gone, or it changed.
+fn failure_reason(r: &pb::TxnResponse) -> StorageError {
+    let found = r.responses.iter().any(|op| {
+        matches!(&op.response, Some(pb::response_op::Response::ResponseRange(g)) if !g.kvs.is_empty())
+    });
+    if found {
+        StorageError::Conflict
+    } else {
+        StorageError::NotFound
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_covers_exactly_the_prefix() {
+        assert_eq!(prefix_end(b"/registry/pods/"), b"/registry/pods0".to_vec());
+        assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
+        assert_eq!(prefix_end(b"\xff\xff"), vec![0]);
+    }
+}

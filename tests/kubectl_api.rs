@@ -1,0 +1,268 @@
+//! The API server with the real kubectl (1.32): a store member, `rkube apiserver` on it, and
+//! kubectl creating, reading, replacing and deleting objects, with Kubernetes' errors.
+
+#![cfg(not(madsim))]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use common::{free_port, require_etcdctl, wait_until, Cluster, RKUBE};
+use serde_json::Value;
+
+/// Hard limit of one kubectl call (enforced with `timeout`).
+const KUBECTL_TIMEOUT_SECS: u64 = 30;
+
+fn kubectl_installed() -> bool {
+    Command::new("kubectl")
+        .args(["version", "--client"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// True if the test should run: needs etcdctl (to wait for the store) and kubectl.
+fn require_tools() -> bool {
+    if !require_etcdctl() {
+        return false;
+    }
+    if kubectl_installed() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "kubectl is missing but CI is set"
+    );
+    eprintln!("SKIPPED: kubectl is not installed");
+    false
+}
+
+/// One `rkube apiserver` process, killed on drop (its log printed if the test failed).
+struct ApiServer {
+    port: u16,
+    home: PathBuf,
+    log: PathBuf,
+    child: Child,
+}
+
+impl ApiServer {
+    fn start(store_url: &str, dir: &Path) -> ApiServer {
+        let port = free_port();
+        let log = dir.join("apiserver.log");
+        let out = std::fs::File::create(&log).expect("apiserver log");
+        let child = Command::new(RKUBE)
+            .args(["apiserver", "--etcd-servers", store_url])
+            .args(["--insecure-port", &port.to_string()])
+            .env("NO_COLOR", "1")
+            .stdout(out.try_clone().expect("log handle"))
+            .stderr(out)
+            .spawn()
+            .expect("spawn rkube apiserver");
+        let home = dir.join("home");
+        std::fs::create_dir_all(&home).expect("kubectl home");
+        let api = ApiServer {
+            port,
+            home,
+            log,
+            child,
+        };
+        wait_until(20, "the API server answers /version", || {
+            api.kubectl(&["version", "-o", "json"]).status.success()
+        });
+        api
+    }
+
+    fn kubectl_stdin(&self, args: &[&str], input: Option<&str>) -> Output {
+        let server = format!("http://127.0.0.1:{}", self.port);
+        let mut child = Command::new("timeout")
+            .arg(KUBECTL_TIMEOUT_SECS.to_string())
+            .arg("kubectl")
+            .args(["--server", &server])
+            .args(args)
+            // Discovery is cached under HOME: one per test.
+            .env("HOME", &self.home)
+            .env("KUBECONFIG", self.home.join("none"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kubectl");
+        if let Some(text) = input {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin.write_all(text.as_bytes()).expect("write stdin");
+        }
+        child.wait_with_output().expect("kubectl output")
+    }
+
+    fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_stdin(args, None)
+    }
+
+    /// Runs kubectl and returns stdout; panics with stderr if it failed.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "kubectl {args:?} failed: {err}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Applies a manifest through `kubectl <verb> -f -`; returns (success, stdout+stderr).
+    fn with_manifest(&self, verb: &str, manifest: &str) -> (bool, String) {
+        let out = self.kubectl_stdin(&[verb, "-f", "-", "--validate=false"], Some(manifest));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    /// Runs kubectl expecting failure; returns stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(!out.status.success(), "kubectl {args:?} should fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        serde_json::from_str(&self.ok(&all)).expect("kubectl printed JSON")
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("--- apiserver log ---\n{log}");
+        }
+    }
+}
+
+const NAMESPACE: &str = r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"team-a"}}"#;
+
+fn config_map(name: &str, value: &str, extra_meta: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: team-a\n{extra_meta}data:\n  key: \"{value}\"\n"
+    )
+}
+
+#[test]
+fn kubectl_creates_reads_replaces_and_deletes() {
+    if !require_tools() {
+        return;
+    }
+    let store = Cluster::single();
+    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+
+    let (ok, text) = api.with_manifest("create", NAMESPACE);
+    assert!(ok, "{text}");
+    assert_eq!(text.trim(), "namespace/team-a created");
+    let ns = api.json(&["get", "namespace", "team-a"]);
+    assert_eq!(ns["status"]["phase"], "Active");
+
+    let (ok, text) = api.with_manifest("create", &config_map("cfg", "1", ""));
+    assert!(ok, "{text}");
+    let cm = api.json(&["get", "configmap", "cfg", "-n", "team-a"]);
+    assert_eq!(cm["data"]["key"], "1");
+    assert_eq!(cm["metadata"]["namespace"], "team-a");
+    assert_eq!(cm["metadata"]["uid"].as_str().map(str::len), Some(36));
+    let rv1: i64 = cm["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("resourceVersion is a revision");
+    assert!(cm["metadata"]["creationTimestamp"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
+
+    // Kubernetes' error texts, as kubectl prints them.
+    let (ok, text) = api.with_manifest("create", &config_map("cfg", "1", ""));
+    assert!(!ok);
+    assert!(
+        text.contains(r#"configmaps "cfg" already exists"#),
+        "{text}"
+    );
+    let err = api.fails(&["get", "configmap", "nope", "-n", "team-a"]);
+    assert!(
+        err.contains(r#"Error from server (NotFound): configmaps "nope" not found"#),
+        "{err}"
+    );
+
+    // Replace: a stale resourceVersion is a conflict; the current one succeeds.
+    let stale = config_map("cfg", "2", "  resourceVersion: \"1\"\n");
+    let (ok, text) = api.with_manifest("replace", &stale);
+    assert!(!ok);
+    assert!(text.contains("the object has been modified"), "{text}");
+    let current = config_map("cfg", "2", &format!("  resourceVersion: \"{rv1}\"\n"));
+    let (ok, text) = api.with_manifest("replace", &current);
+    assert!(ok, "{text}");
+    let cm = api.json(&["get", "configmap", "cfg", "-n", "team-a"]);
+    assert_eq!(cm["data"]["key"], "2");
+    let rv2: i64 = cm["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(rv2 > rv1);
+
+    // The namespace must exist; names must be valid.
+    let ghost = config_map("x", "1", "").replace("team-a", "ghost");
+    let (ok, text) = api.with_manifest("create", &ghost);
+    assert!(!ok);
+    assert!(text.contains(r#"namespaces "ghost" not found"#), "{text}");
+    let (ok, text) = api.with_manifest("create", &config_map("Bad_Name", "1", ""));
+    assert!(!ok);
+    assert!(text.contains("is invalid"), "{text}");
+
+    // Lists, across namespaces and in a named API group.
+    let names = api.ok(&["get", "configmaps", "-A", "-o", "name"]);
+    assert_eq!(names.trim(), "configmap/cfg");
+    let deploy = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"team-a"},"spec":{"replicas":1}}"#;
+    let (ok, text) = api.with_manifest("create", deploy);
+    assert!(ok, "{text}");
+    assert_eq!(
+        api.ok(&["get", "deploy", "-n", "team-a", "-o", "name"])
+            .trim(),
+        "deployment.apps/web"
+    );
+
+    // Delete.
+    assert!(api
+        .ok(&["delete", "configmap", "cfg", "-n", "team-a"])
+        .contains("deleted"));
+    let err = api.fails(&["get", "configmap", "cfg", "-n", "team-a"]);
+    assert!(err.contains("not found"), "{err}");
+}
+
+#[test]
+fn generate_name_and_list_resource_version() {
+    if !require_tools() {
+        return;
+    }
+    let store = Cluster::single();
+    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    assert!(api.with_manifest("create", NAMESPACE).0);
+    let manifest = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"generateName":"job-","namespace":"team-a"}}"#;
+    for _ in 0..2 {
+        let (ok, text) = api.with_manifest("create", manifest);
+        assert!(ok, "{text}");
+    }
+    let list = api.json(&["get", "configmaps", "-n", "team-a"]);
+    let items = list["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2);
+    for item in items {
+        let name = item["metadata"]["name"].as_str().unwrap();
+        assert!(
+            name.starts_with("job-") && name.len() == "job-".len() + 5,
+            "{name}"
+        );
+    }
+    assert_ne!(items[0]["metadata"]["name"], items[1]["metadata"]["name"]);
+}
