@@ -265,4 +265,30 @@ fn generate_name_and_list_resource_version() {
         );
     }
     assert_ne!(items[0]["metadata"]["name"], items[1]["metadata"]["name"]);
+
+    // Label and field selectors.
+    let labeled = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"web-cfg","namespace":"team-a","labels":{"app":"web"}}}"#;
+    assert!(api.with_manifest("create", labeled).0);
+    let get = |extra: &[&str]| {
+        let mut args = vec!["get", "configmaps", "-n", "team-a", "-o", "name"];
+        args.extend(extra);
+        api.ok(&args)
+    };
+    assert_eq!(get(&["-l", "app=web"]).trim(), "configmap/web-cfg");
+    assert_eq!(get(&["-l", "app notin (web)"]).lines().count(), 2);
+    assert_eq!(get(&["-l", "!app"]).lines().count(), 2);
+    let by_name = get(&["--field-selector", "metadata.name=web-cfg"]);
+    assert_eq!(by_name.trim(), "configmap/web-cfg");
+    let err = api.fails(&[
+        "get",
+        "cm",
+        "-n",
+        "team-a",
+        "--field-selector",
+        "spec.nodeName=x",
+    ]);
+    assert!(
+        err.contains("field label not supported: spec.nodeName"),
+        "{err}"
+    );
 }

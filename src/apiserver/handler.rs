@@ -7,8 +7,10 @@ use http_body_util::{BodyExt, Full, Limited};
 use serde_json::{json, Value};
 
 use super::objects::{self, CreateInputs};
+use super::query;
 use super::resources::Resource;
 use super::route::{self, Route};
+use super::selector::{FieldSelector, LabelSelector};
 use super::storage::{Storage, StorageError};
 use super::{discovery, MAX_REQUEST_BODY_BYTES};
 use crate::api::{fail, Status};
@@ -25,6 +27,35 @@ pub struct Api {
 }
 
 type Reply = Result<(u16, Value), Box<Status>>;
+type Query = std::collections::BTreeMap<String, String>;
+
+/// The label and field selectors of a list or watch.
+struct Filter {
+    labels: LabelSelector,
+    fields: FieldSelector,
+}
+
+impl Filter {
+    fn from_query(query: &Query, r: &Resource) -> Result<Filter, Box<Status>> {
+        let get = |k: &str| query.get(k).map(String::as_str).unwrap_or("");
+        let labels = LabelSelector::parse(get("labelSelector"))
+            .map_err(|e| Box::new(Status::bad_request(format!("labelSelector: {e}"))))?;
+        let fields = FieldSelector::parse(get("fieldSelector"), r.plural)
+            .map_err(|e| Box::new(Status::bad_request(e)))?;
+        Ok(Filter { labels, fields })
+    }
+
+    fn matches(&self, obj: &Value) -> bool {
+        if !self.fields.matches(obj) {
+            return false;
+        }
+        let labels: std::collections::BTreeMap<String, String> = obj["metadata"]
+            .get("labels")
+            .and_then(|l| serde_json::from_value(l.clone()).ok())
+            .unwrap_or_default();
+        self.labels.matches(&labels)
+    }
+}
 
 fn respond(code: u16, body: &Value) -> HttpResponse {
     let bytes = serde_json::to_vec(body).expect("JSON serializes");
@@ -57,6 +88,10 @@ fn store_failure(e: StorageError, r: &Resource, name: &str) -> Status {
 pub async fn handle(api: Arc<Api>, req: HttpRequest) -> HttpResponse {
     let method = req.method().clone();
     let route = route::parse(req.uri().path());
+    let query = match query::parse(req.uri().query()) {
+        Ok(q) => q,
+        Err(e) => return respond_status(&Status::bad_request(e)),
+    };
     if let Route::Health = route {
         return hyper::Response::builder()
             .header("content-type", "text/plain")
@@ -64,7 +99,7 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest) -> HttpResponse {
             .expect("valid response");
     }
     let reply = match read_body(req).await {
-        Ok(body) => api.dispatch(method.as_str(), route, body).await,
+        Ok(body) => api.dispatch(method.as_str(), route, &query, body).await,
         Err(s) => Err(s),
     };
     match reply {
@@ -126,7 +161,13 @@ fn need_body(body: Option<Value>) -> Result<Value, Box<Status>> {
 }
 
 impl Api {
-    async fn dispatch(&self, method: &str, route: Route, body: Option<Value>) -> Reply {
+    async fn dispatch(
+        &self,
+        method: &str,
+        route: Route,
+        query: &Query,
+        body: Option<Value>,
+    ) -> Reply {
         match (method, route) {
             ("GET", Route::Version) => Ok((200, discovery::version())),
             ("GET", Route::CoreVersions) => Ok((200, discovery::core_versions())),
@@ -142,7 +183,7 @@ impl Api {
                     resource,
                     namespace,
                 },
-            ) => self.list(resource, namespace.as_deref()).await,
+            ) => self.list(resource, namespace.as_deref(), query).await,
             (
                 "POST",
                 Route::Collection {
@@ -203,7 +244,8 @@ impl Api {
         Ok((200, self.read(r, ns, name).await?.0))
     }
 
-    async fn list(&self, r: &Resource, ns: Option<&str>) -> Reply {
+    async fn list(&self, r: &Resource, ns: Option<&str>, query: &Query) -> Reply {
+        let filter = Filter::from_query(query, r)?;
         let prefix = route::collection_prefix(r, ns);
         let (items, rev) = self
             .storage
@@ -214,7 +256,9 @@ impl Api {
         for s in items {
             let obj = objects::from_stored(&s.value, s.mod_revision)
                 .map_err(|e| Status::failure(500, "InternalError", e))?;
-            objs.push(obj);
+            if filter.matches(&obj) {
+                objs.push(obj);
+            }
         }
         Ok((
             200,

@@ -9,8 +9,10 @@
 pub mod discovery;
 pub mod handler;
 pub mod objects;
+pub mod query;
 pub mod resources;
 pub mod route;
+pub mod selector;
 pub mod storage;
 
 use std::sync::Arc;
