@@ -98,6 +98,38 @@ impl ApiServer {
         child.wait_with_output().expect("kubectl output")
     }
 
+    /// Starts kubectl in the background (for `get -w`), ended by `timeout` after `secs`.
+    fn kubectl_background(&self, secs: u64, args: &[&str]) -> Child {
+        let server = format!("http://127.0.0.1:{}", self.port);
+        Command::new("timeout")
+            .arg(secs.to_string())
+            .arg("kubectl")
+            .args(["--server", &server])
+            .args(args)
+            .env("HOME", &self.home)
+            .env("KUBECONFIG", self.home.join("none"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kubectl")
+    }
+
+    /// One raw HTTP/1.1 GET; returns the whole response (head and body) as text.
+    fn raw_get(&self, path_and_query: &str) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(KUBECTL_TIMEOUT_SECS)))
+            .expect("read timeout");
+        let req = format!(
+            "GET {path_and_query} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).expect("send request");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    }
+
     fn kubectl(&self, args: &[&str]) -> Output {
         self.kubectl_stdin(args, None)
     }
@@ -291,4 +323,102 @@ fn generate_name_and_list_resource_version() {
         err.contains("field label not supported: spec.nodeName"),
         "{err}"
     );
+}
+
+#[test]
+fn watches_stream_changes_and_expire_after_compaction() {
+    if !require_tools() {
+        return;
+    }
+    let store = Cluster::single();
+    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    assert!(api.with_manifest("create", NAMESPACE).0);
+    let cm = |name: &str, app: &str| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}","namespace":"team-a","labels":{{"app":"{app}"}}}},"data":{{"v":"1"}}}}"#
+        )
+    };
+    assert!(api.with_manifest("create", &cm("before", "web")).0);
+    let all = api.kubectl_background(
+        8,
+        &[
+            "get",
+            "cm",
+            "-n",
+            "team-a",
+            "-w",
+            "--output-watch-events",
+            "-o",
+            "json",
+        ],
+    );
+    let web = api.kubectl_background(
+        8,
+        &[
+            "get",
+            "cm",
+            "-n",
+            "team-a",
+            "-w",
+            "--output-watch-events",
+            "-o",
+            "json",
+            "-l",
+            "app=web",
+        ],
+    );
+    // Both watches list first (the synthetic ADDED of "before"); give them time to start.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(api.with_manifest("create", &cm("other", "db")).0);
+    let (ok, text) = api.with_manifest("replace", &cm("before", "db"));
+    assert!(ok, "{text}");
+    assert!(api
+        .ok(&["delete", "cm", "other", "-n", "team-a"])
+        .contains("deleted"));
+
+    let events = |child: Child| -> Vec<(String, String)> {
+        let out = child.wait_with_output().expect("kubectl output");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|e| {
+                let name = e["object"]["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                (e["type"].as_str().unwrap_or("").to_string(), name)
+            })
+            .collect()
+    };
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        events(all),
+        pairs(&[
+            ("ADDED", "before"),
+            ("ADDED", "other"),
+            ("MODIFIED", "before"),
+            ("DELETED", "other")
+        ])
+    );
+    // With a selector, "before" leaving app=web is a DELETED; "other" never matched.
+    assert_eq!(
+        events(web),
+        pairs(&[("ADDED", "before"), ("DELETED", "before")])
+    );
+
+    // A watch from before the compaction ends with a 410 Expired error event.
+    let rev = store.member(0).revision();
+    store.member(0).ok(&["compaction", &rev.to_string()]);
+    let resp = api.raw_get(
+        "/api/v1/namespaces/team-a/configmaps?watch=true&resourceVersion=2&timeoutSeconds=5",
+    );
+    assert!(
+        resp.contains(r#""type":"ERROR""#) && resp.contains(r#""code":410"#),
+        "{resp}"
+    );
+    assert!(resp.contains("Expired"), "{resp}");
 }

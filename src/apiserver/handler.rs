@@ -3,18 +3,19 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use serde_json::{json, Value};
 
 use super::objects::{self, CreateInputs};
 use super::query;
 use super::resources::Resource;
 use super::route::{self, Route};
-use super::selector::{FieldSelector, LabelSelector};
+use super::selector::Filter;
 use super::storage::{Storage, StorageError};
+use super::watch::{self, WatchSpec};
 use super::{discovery, MAX_REQUEST_BODY_BYTES};
 use crate::api::{fail, Status};
-use crate::platform::net::{HttpRequest, HttpResponse};
+use crate::platform::net::{self, HttpRequest, HttpResponse};
 use crate::platform::Platform;
 
 /// Times a conditional delete is retried when the object changes underneath it.
@@ -29,40 +30,12 @@ pub struct Api {
 type Reply = Result<(u16, Value), Box<Status>>;
 type Query = std::collections::BTreeMap<String, String>;
 
-/// The label and field selectors of a list or watch.
-struct Filter {
-    labels: LabelSelector,
-    fields: FieldSelector,
-}
-
-impl Filter {
-    fn from_query(query: &Query, r: &Resource) -> Result<Filter, Box<Status>> {
-        let get = |k: &str| query.get(k).map(String::as_str).unwrap_or("");
-        let labels = LabelSelector::parse(get("labelSelector"))
-            .map_err(|e| Box::new(Status::bad_request(format!("labelSelector: {e}"))))?;
-        let fields = FieldSelector::parse(get("fieldSelector"), r.plural)
-            .map_err(|e| Box::new(Status::bad_request(e)))?;
-        Ok(Filter { labels, fields })
-    }
-
-    fn matches(&self, obj: &Value) -> bool {
-        if !self.fields.matches(obj) {
-            return false;
-        }
-        let labels: std::collections::BTreeMap<String, String> = obj["metadata"]
-            .get("labels")
-            .and_then(|l| serde_json::from_value(l.clone()).ok())
-            .unwrap_or_default();
-        self.labels.matches(&labels)
-    }
-}
-
 fn respond(code: u16, body: &Value) -> HttpResponse {
     let bytes = serde_json::to_vec(body).expect("JSON serializes");
     hyper::Response::builder()
         .status(code)
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(bytes)))
+        .body(net::full_body(bytes))
         .expect("valid response")
 }
 
@@ -95,8 +68,20 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest) -> HttpResponse {
     if let Route::Health = route {
         return hyper::Response::builder()
             .header("content-type", "text/plain")
-            .body(Full::new(Bytes::from_static(b"ok")))
+            .body(net::full_body(Bytes::from_static(b"ok")))
             .expect("valid response");
+    }
+    if method == hyper::Method::GET && is_watch(&query) {
+        if let Route::Collection {
+            resource,
+            namespace,
+        } = &route
+        {
+            return match watch_spec(resource, namespace.as_deref(), &query) {
+                Ok(spec) => start_watch(&api, spec),
+                Err(s) => respond_status(&s),
+            };
+        }
     }
     let reply = match read_body(req).await {
         Ok(body) => api.dispatch(method.as_str(), route, &query, body).await,
@@ -106,6 +91,53 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest) -> HttpResponse {
         Ok((code, body)) => respond(code, &body),
         Err(s) => respond_status(&s),
     }
+}
+
+fn is_watch(query: &Query) -> bool {
+    matches!(query.get("watch").map(String::as_str), Some("true" | "1"))
+}
+
+fn watch_spec(
+    r: &'static Resource,
+    ns: Option<&str>,
+    query: &Query,
+) -> Result<WatchSpec, Box<Status>> {
+    let bad = |m: String| Box::new(Status::bad_request(m));
+    let filter = Filter::from_query(query, r.plural).map_err(bad)?;
+    let resource_version = match query.get("resourceVersion").map(String::as_str) {
+        None | Some("") | Some("0") => None,
+        Some(v) => Some(
+            v.parse::<i64>()
+                .map_err(|_| bad(format!("invalid resourceVersion {v:?}")))?,
+        ),
+    };
+    let timeout_secs = match query.get("timeoutSeconds") {
+        None => watch::DEFAULT_WATCH_TIMEOUT_SECS,
+        Some(t) => t
+            .parse::<u64>()
+            .map_err(|_| bad(format!("invalid timeoutSeconds {t:?}")))?
+            .min(watch::MAX_WATCH_TIMEOUT_SECS),
+    };
+    let flag = |k: &str| query.get(k).map(String::as_str) == Some("true");
+    Ok(WatchSpec {
+        resource: r,
+        prefix: route::collection_prefix(r, ns),
+        filter,
+        resource_version,
+        send_initial_events: flag("sendInitialEvents"),
+        bookmarks: flag("allowWatchBookmarks"),
+        timeout: std::time::Duration::from_secs(timeout_secs),
+    })
+}
+
+fn start_watch(api: &Api, spec: WatchSpec) -> HttpResponse {
+    let (tx, rx) = tokio::sync::mpsc::channel(watch::WATCH_EVENT_QUEUE);
+    let clock = api.platform.clock.clone();
+    crate::platform::task::spawn(watch::run(api.storage.clone(), spec, clock, tx));
+    hyper::Response::builder()
+        .header("content-type", "application/json")
+        .body(net::stream_body(rx))
+        .expect("valid response")
 }
 
 /// The request body as JSON (`None` when empty); protobuf and oversized bodies are refused.
@@ -245,7 +277,8 @@ impl Api {
     }
 
     async fn list(&self, r: &Resource, ns: Option<&str>, query: &Query) -> Reply {
-        let filter = Filter::from_query(query, r)?;
+        let filter =
+            Filter::from_query(query, r.plural).map_err(|e| Box::new(Status::bad_request(e)))?;
         let prefix = route::collection_prefix(r, ns);
         let (items, rev) = self
             .storage

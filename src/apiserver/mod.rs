@@ -3,8 +3,9 @@
 //! mapping of objects onto store keys; it is the store's only client in a cluster.
 //!
 //! This first slice serves `/version`, health, legacy discovery and create / get / list /
-//! update / delete of every resource in [`resources::RESOURCES`], as JSON. Watch, patch,
-//! selectors, subresources, Table output, OpenAPI and graceful deletion come next.
+//! update / delete of every resource in [`resources::RESOURCES`], as JSON, with label and
+//! field selectors and watches. Patch, subresources, Table output, OpenAPI and graceful
+//! deletion come next.
 
 pub mod discovery;
 pub mod handler;
@@ -14,6 +15,7 @@ pub mod resources;
 pub mod route;
 pub mod selector;
 pub mod storage;
+pub mod watch;
 
 use std::sync::Arc;
 

@@ -227,6 +227,36 @@ fn field_text(obj: &Value, path: &str) -> String {
     }
 }
 
+/// The label and field selectors of one list or watch request.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub labels: LabelSelector,
+    pub fields: FieldSelector,
+}
+
+impl Filter {
+    /// From the request's `labelSelector` and `fieldSelector` parameters.
+    pub fn from_query(query: &BTreeMap<String, String>, plural: &str) -> Result<Filter, String> {
+        let get = |k: &str| query.get(k).map(String::as_str).unwrap_or("");
+        let labels = LabelSelector::parse(get("labelSelector"))
+            .map_err(|e| format!("labelSelector: {e}"))?;
+        let fields = FieldSelector::parse(get("fieldSelector"), plural)?;
+        Ok(Filter { labels, fields })
+    }
+
+    /// Whether `obj` passes both selectors.
+    pub fn matches(&self, obj: &Value) -> bool {
+        if !self.fields.matches(obj) {
+            return false;
+        }
+        let labels: BTreeMap<String, String> = obj["metadata"]
+            .get("labels")
+            .and_then(|l| serde_json::from_value(l.clone()).ok())
+            .unwrap_or_default();
+        self.labels.matches(&labels)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::platform::net;
 use crate::store::pb::etcdserverpb as pb;
 use crate::store::pb::etcdserverpb::kv_client::KvClient;
+use crate::store::pb::etcdserverpb::watch_client::WatchClient;
 
 /// Deadline of one store call.
 pub const STORE_CALL_TIMEOUT_MS: u64 = 10_000;
@@ -41,6 +42,16 @@ pub struct Stored {
 #[derive(Clone)]
 pub struct Storage {
     kv: KvClient<tonic::transport::Channel>,
+    watch: WatchClient<tonic::transport::Channel>,
+}
+
+/// Requests queued to one store watch stream before the sender waits.
+const WATCH_REQUEST_QUEUE: usize = 4;
+
+/// An open store watch: requests go in (progress requests), responses come out.
+pub struct StoreWatch {
+    pub requests: tokio::sync::mpsc::Sender<pb::WatchRequest>,
+    pub responses: tonic::Streaming<pb::WatchResponse>,
 }
 
 fn unavailable(s: tonic::Status) -> StorageError {
@@ -98,7 +109,8 @@ impl Storage {
         let timeout = Duration::from_millis(STORE_CALL_TIMEOUT_MS);
         let ch = net::grpc_channel(endpoint, timeout)?;
         Ok(Storage {
-            kv: KvClient::new(ch),
+            kv: KvClient::new(ch.clone()),
+            watch: WatchClient::new(ch),
         })
     }
 
@@ -139,6 +151,36 @@ impl Storage {
             })
             .collect();
         Ok((items, header_rev(&r.header)))
+    }
+
+    /// Watches every key under `prefix` from `start_rev`, with previous values.
+    pub async fn watch(&self, prefix: &[u8], start_rev: i64) -> Result<StoreWatch, StorageError> {
+        let (requests, rx) = tokio::sync::mpsc::channel(WATCH_REQUEST_QUEUE);
+        let create = pb::WatchRequest {
+            request_union: Some(pb::watch_request::RequestUnion::CreateRequest(
+                pb::WatchCreateRequest {
+                    key: prefix.to_vec(),
+                    range_end: prefix_end(prefix),
+                    start_revision: start_rev,
+                    prev_kv: true,
+                    ..Default::default()
+                },
+            )),
+        };
+        requests
+            .try_send(create)
+            .expect("a fresh queue has room for the create request");
+        let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+        let r = self
+            .watch
+            .clone()
+            .watch(stream)
+            .await
+            .map_err(unavailable)?;
+        Ok(StoreWatch {
+            requests,
+            responses: r.into_inner(),
+        })
     }
 
     /// Writes `value` at `key` if nothing is there; returns the new revision.

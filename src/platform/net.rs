@@ -81,7 +81,23 @@ impl hyper::rt::Timer for RuntimeTimer {
 
 /// The request and response types of [`serve_http`].
 pub type HttpRequest = hyper::Request<Incoming>;
-pub type HttpResponse = hyper::Response<Full<Bytes>>;
+pub type HttpResponse = hyper::Response<HttpBody>;
+/// A response body: whole, or streamed chunk by chunk (watches).
+pub type HttpBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+
+/// A body sent in one piece.
+pub fn full_body(bytes: impl Into<Bytes>) -> HttpBody {
+    Full::new(bytes.into()).boxed()
+}
+
+/// A body streamed from `chunks`; it ends when every sender is dropped. When the client goes
+/// away the receiver is dropped, so senders see their `send` fail and can stop.
+pub fn stream_body(chunks: tokio::sync::mpsc::Receiver<Bytes>) -> HttpBody {
+    use futures::StreamExt;
+    let frames = tokio_stream::wrappers::ReceiverStream::new(chunks)
+        .map(|b| Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(b)));
+    BodyExt::boxed(http_body_util::StreamBody::new(frames))
+}
 
 /// Serves HTTP/1.1 and HTTP/2 (cleartext, detected per connection) on `listener` until
 /// `shutdown`. Each request is handed to `handler`.
@@ -226,7 +242,7 @@ mod tests {
             listener,
             |req: HttpRequest| async move {
                 let body = format!("hello {}", req.uri().path());
-                hyper::Response::new(Full::new(Bytes::from(body)))
+                hyper::Response::new(full_body(body))
             },
             shutdown,
         ));
@@ -236,6 +252,35 @@ mod tests {
             .unwrap();
         let resp = http_request(addr, req).await.unwrap();
         assert_eq!(resp.body().as_ref(), b"hello /x");
+        trigger.trigger();
+    }
+
+    #[tokio::test]
+    async fn streamed_bodies_arrive_whole_and_in_order() {
+        let listener = listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (trigger, shutdown) = super::super::task::shutdown_pair();
+        spawn(serve_http(
+            listener,
+            |_req: HttpRequest| async move {
+                let (tx, rx) = tokio::sync::mpsc::channel(1);
+                spawn(async move {
+                    for chunk in ["a\n", "b\n", "c\n"] {
+                        if tx.send(Bytes::from(chunk)).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                hyper::Response::new(stream_body(rx))
+            },
+            shutdown,
+        ));
+        let req = hyper::Request::get("/watch")
+            .header("host", "localhost")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let resp = http_request(addr, req).await.unwrap();
+        assert_eq!(resp.body().as_ref(), b"a\nb\nc\n");
         trigger.trigger();
     }
 }
