@@ -422,3 +422,101 @@ fn watches_stream_changes_and_expire_after_compaction() {
     );
     assert!(resp.contains("Expired"), "{resp}");
 }
+
+const DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: team-a
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: app
+        image: nginx:1
+        env: [{name: A, value: \"1\"}]
+      - name: side
+        image: busybox:1
+";
+
+#[test]
+fn apply_with_validation_and_every_patch_type() {
+    if !require_tools() {
+        return;
+    }
+    let store = Cluster::single();
+    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    // `kubectl apply` with validation on (it needs /openapi/v3), creating then configuring.
+    let apply = |manifest: &str| {
+        let out = api.kubectl_stdin(&["apply", "-f", "-"], Some(manifest));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "apply failed: {err}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(apply(NAMESPACE), "namespace/team-a created");
+    assert_eq!(apply(DEPLOYMENT), "deployment.apps/web created");
+    let changed = DEPLOYMENT
+        .replace("nginx:1", "nginx:2")
+        .replace("replicas: 2", "replicas: 3")
+        .replace("      - name: side\n        image: busybox:1\n", "");
+    assert_eq!(apply(&changed), "deployment.apps/web configured");
+    let d = api.json(&["get", "deploy", "web", "-n", "team-a"]);
+    assert_eq!(d["spec"]["replicas"], 3);
+    let containers = d["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap();
+    assert_eq!(
+        containers.len(),
+        1,
+        "the strategic merge removed the dropped container"
+    );
+    assert_eq!(containers[0]["image"], "nginx:2");
+    assert_eq!(containers[0]["env"][0]["value"], "1");
+    assert_eq!(d["metadata"]["generation"], 2);
+    let last = "kubectl.kubernetes.io/last-applied-configuration";
+    assert!(d["metadata"]["annotations"][last]
+        .as_str()
+        .is_some_and(|a| a.contains("nginx:2")));
+
+    // Merge and JSON patches; label changes do not bump the generation.
+    let patch = |kind: &str, p: &str| {
+        api.ok(&[
+            "patch", "deploy", "web", "-n", "team-a", "--type", kind, "-p", p,
+        ])
+    };
+    assert!(patch("merge", r#"{"spec":{"replicas":5}}"#).contains("patched"));
+    assert!(patch(
+        "json",
+        r#"[{"op":"replace","path":"/spec/replicas","value":6}]"#
+    )
+    .contains("patched"));
+    assert!(api
+        .ok(&["label", "deploy", "web", "-n", "team-a", "tier=front"])
+        .contains("labeled"));
+    let d = api.json(&["get", "deploy", "web", "-n", "team-a"]);
+    assert_eq!(d["spec"]["replicas"], 6);
+    assert_eq!(d["metadata"]["labels"]["tier"], "front");
+    assert_eq!(d["metadata"]["generation"], 4);
+    let err = api.fails(&[
+        "patch",
+        "deploy",
+        "web",
+        "-n",
+        "team-a",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"test","path":"/spec/replicas","value":99}]"#,
+    ]);
+    assert!(err.contains("test operation failed"), "{err}");
+    let err = api.fails(&[
+        "patch", "deploy", "nope", "-n", "team-a", "--type", "merge", "-p", "{}",
+    ]);
+    assert!(
+        err.contains(r#"deployments.apps "nope" not found"#),
+        "{err}"
+    );
+}

@@ -7,13 +7,14 @@ use http_body_util::{BodyExt, Limited};
 use serde_json::{json, Value};
 
 use super::objects::{self, CreateInputs};
+use super::patch::{self, PatchKind};
 use super::query;
 use super::resources::Resource;
 use super::route::{self, Route};
 use super::selector::Filter;
 use super::storage::{Storage, StorageError};
 use super::watch::{self, WatchSpec};
-use super::{discovery, MAX_REQUEST_BODY_BYTES};
+use super::{discovery, openapi, MAX_REQUEST_BODY_BYTES};
 use crate::api::{fail, Status};
 use crate::platform::net::{self, HttpRequest, HttpResponse};
 use crate::platform::Platform;
@@ -29,6 +30,17 @@ pub struct Api {
 
 type Reply = Result<(u16, Value), Box<Status>>;
 type Query = std::collections::BTreeMap<String, String>;
+
+/// One request, after routing.
+struct Call<'a> {
+    method: &'a str,
+    query: &'a Query,
+    content_type: &'a str,
+    body: Option<Value>,
+}
+
+/// Attempts at a patch when the object changes between read and write.
+const MAX_PATCH_ATTEMPTS: usize = 5;
 
 fn respond(code: u16, body: &Value) -> HttpResponse {
     let bytes = serde_json::to_vec(body).expect("JSON serializes");
@@ -83,8 +95,22 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest) -> HttpResponse {
             };
         }
     }
-    let reply = match read_body(req).await {
-        Ok(body) => api.dispatch(method.as_str(), route, &query, body).await,
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string();
+    let reply = match read_body(req, &content_type).await {
+        Ok(body) => {
+            let call = Call {
+                method: method.as_str(),
+                query: &query,
+                content_type: &content_type,
+                body,
+            };
+            api.dispatch(route, call).await
+        }
         Err(s) => Err(s),
     };
     match reply {
@@ -141,13 +167,7 @@ fn start_watch(api: &Api, spec: WatchSpec) -> HttpResponse {
 }
 
 /// The request body as JSON (`None` when empty); protobuf and oversized bodies are refused.
-async fn read_body(req: HttpRequest) -> Result<Option<Value>, Box<Status>> {
-    let content_type = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json")
-        .to_string();
+async fn read_body(req: HttpRequest, content_type: &str) -> Result<Option<Value>, Box<Status>> {
     let limited = Limited::new(req.into_body(), MAX_REQUEST_BODY_BYTES);
     let bytes = match limited.collect().await {
         Ok(b) => b.to_bytes(),
@@ -193,69 +213,102 @@ fn need_body(body: Option<Value>) -> Result<Value, Box<Status>> {
 }
 
 impl Api {
-    async fn dispatch(
-        &self,
-        method: &str,
-        route: Route,
-        query: &Query,
-        body: Option<Value>,
-    ) -> Reply {
-        match (method, route) {
-            ("GET", Route::Version) => Ok((200, discovery::version())),
-            ("GET", Route::CoreVersions) => Ok((200, discovery::core_versions())),
-            ("GET", Route::Groups) => Ok((200, discovery::groups())),
-            ("GET", Route::ResourceList { group, version }) => {
-                discovery::resource_list(&group, &version)
-                    .map(|v| (200, v))
-                    .ok_or_else(|| Box::new(not_found_path()))
-            }
-            (
-                "GET",
-                Route::Collection {
-                    resource,
-                    namespace,
-                },
-            ) => self.list(resource, namespace.as_deref(), query).await,
-            (
-                "POST",
-                Route::Collection {
-                    resource,
-                    namespace,
-                },
-            ) => {
-                self.create(resource, namespace.as_deref(), need_body(body)?)
+    async fn dispatch(&self, route: Route, call: Call<'_>) -> Reply {
+        let method = call.method;
+        match route {
+            Route::Collection {
+                resource,
+                namespace,
+            } => self.collection(resource, namespace.as_deref(), call).await,
+            Route::Object {
+                resource,
+                namespace,
+                name,
+            } => {
+                self.object(resource, namespace.as_deref(), &name, call)
                     .await
             }
-            (
-                "GET",
-                Route::Object {
-                    resource,
-                    namespace,
-                    name,
-                },
-            ) => self.get(resource, namespace.as_deref(), &name).await,
-            (
-                "PUT",
-                Route::Object {
-                    resource,
-                    namespace,
-                    name,
-                },
-            ) => {
-                self.update(resource, namespace.as_deref(), &name, need_body(body)?)
-                    .await
-            }
-            (
-                "DELETE",
-                Route::Object {
-                    resource,
-                    namespace,
-                    name,
-                },
-            ) => self.delete(resource, namespace.as_deref(), &name).await,
-            (_, Route::NotFound) => fail(not_found_path()),
-            (m, _) => fail(method_not_allowed(m)),
+            Route::NotFound | Route::Health => fail(not_found_path()),
+            _ if method != "GET" => fail(method_not_allowed(method)),
+            Route::Version => Ok((200, discovery::version())),
+            Route::CoreVersions => Ok((200, discovery::core_versions())),
+            Route::Groups => Ok((200, discovery::groups())),
+            Route::ResourceList { group, version } => discovery::resource_list(&group, &version)
+                .map(|v| (200, v))
+                .ok_or_else(|| Box::new(not_found_path())),
+            Route::OpenApiRoot => Ok((200, openapi::root())),
+            Route::OpenApiGroup { group, version } => openapi::group_version(&group, &version)
+                .map(|v| (200, v))
+                .ok_or_else(|| Box::new(not_found_path())),
         }
+    }
+
+    async fn collection(&self, r: &'static Resource, ns: Option<&str>, call: Call<'_>) -> Reply {
+        match call.method {
+            "GET" => self.list(r, ns, call.query).await,
+            "POST" => self.create(r, ns, need_body(call.body)?).await,
+            m => fail(method_not_allowed(m)),
+        }
+    }
+
+    async fn object(
+        &self,
+        r: &'static Resource,
+        ns: Option<&str>,
+        name: &str,
+        call: Call<'_>,
+    ) -> Reply {
+        match call.method {
+            "GET" => self.get(r, ns, name).await,
+            "PUT" => self.update(r, ns, name, need_body(call.body)?).await,
+            "DELETE" => self.delete(r, ns, name).await,
+            "PATCH" => {
+                let Some(kind) = PatchKind::from_content_type(call.content_type) else {
+                    let m = format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {})", call.content_type);
+                    return fail(Status::failure(415, "UnsupportedMediaType", m));
+                };
+                self.patch(r, ns, name, kind, need_body(call.body)?).await
+            }
+            m => fail(method_not_allowed(m)),
+        }
+    }
+
+    async fn patch(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        kind: PatchKind,
+        p: Value,
+    ) -> Reply {
+        let wanted = p["metadata"]["resourceVersion"]
+            .as_str()
+            .map(str::to_string);
+        let key = route::object_key(r, ns, name);
+        for _ in 0..MAX_PATCH_ATTEMPTS {
+            let (old, old_rev) = self.read(r, ns, name).await?;
+            if wanted.as_ref().is_some_and(|w| *w != old_rev.to_string()) {
+                return fail(Status::conflict(r.group, r.plural, name));
+            }
+            let mut new = patch::apply(kind, &old, &p).map_err(|e| {
+                Box::new(Status::failure(
+                    422,
+                    "Invalid",
+                    format!("{} \"{name}\" is invalid: {e}", r.kind),
+                ))
+            })?;
+            objects::prepare_update(&mut new, &old, r)?;
+            let bytes = serde_json::to_vec(&new).expect("JSON serializes");
+            match self.storage.update(key.as_bytes(), old_rev, bytes).await {
+                Ok(rev) => {
+                    new["metadata"]["resourceVersion"] = Value::String(rev.to_string());
+                    return Ok((200, new));
+                }
+                Err(StorageError::Conflict) => continue,
+                Err(e) => return fail(store_failure(e, r, name)),
+            }
+        }
+        fail(Status::conflict(r.group, r.plural, name))
     }
 
     async fn read(

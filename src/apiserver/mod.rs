@@ -10,6 +10,8 @@
 pub mod discovery;
 pub mod handler;
 pub mod objects;
+pub mod openapi;
+pub mod patch;
 pub mod query;
 pub mod resources;
 pub mod route;

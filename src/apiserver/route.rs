@@ -13,6 +13,11 @@ pub enum Route {
         group: String,
         version: String,
     },
+    OpenApiRoot,
+    OpenApiGroup {
+        group: String,
+        version: String,
+    },
     /// A collection: all namespaces (`namespace: None`) or one, or a cluster-scoped one.
     Collection {
         resource: &'static Resource,
@@ -34,6 +39,15 @@ pub fn parse(path: &str) -> Route {
         ["healthz"] | ["livez"] | ["readyz"] => Route::Health,
         ["api"] => Route::CoreVersions,
         ["apis"] => Route::Groups,
+        ["openapi", "v3"] => Route::OpenApiRoot,
+        ["openapi", "v3", "api", version] => Route::OpenApiGroup {
+            group: String::new(),
+            version: version.to_string(),
+        },
+        ["openapi", "v3", "apis", group, version] => Route::OpenApiGroup {
+            group: group.to_string(),
+            version: version.to_string(),
+        },
         ["api", version] => resource_list("", version),
         ["apis", group, version] => resource_list(group, version),
         ["api", version, rest @ ..] => resource_path("", version, rest),
