@@ -57,20 +57,34 @@ pub fn groups() -> Value {
 
 /// `GET /api/v1` or `/apis/<group>/<version>`; `None` if that group version is not served.
 pub fn resource_list(group: &str, version: &str) -> Option<Value> {
-    let served: Vec<Value> = RESOURCES
+    let mut served: Vec<Value> = Vec::new();
+    for r in RESOURCES
         .iter()
         .filter(|r| r.group == group && r.version == version)
-        .map(|r| {
-            json!({
-                "name": r.plural,
-                "singularName": r.singular,
-                "namespaced": r.namespaced,
-                "kind": r.kind,
-                "verbs": VERBS,
-                "shortNames": r.short_names,
-            })
-        })
-        .collect();
+    {
+        served.push(json!({
+            "name": r.plural,
+            "singularName": r.singular,
+            "namespaced": r.namespaced,
+            "kind": r.kind,
+            "verbs": VERBS,
+            "shortNames": r.short_names,
+        }));
+        let sub_verbs = ["get", "patch", "update"];
+        if r.has_status() {
+            served.push(
+                json!({"name": format!("{}/status", r.plural), "singularName": "",
+                "namespaced": r.namespaced, "kind": r.kind, "verbs": sub_verbs}),
+            );
+        }
+        if r.has_scale() {
+            served.push(
+                json!({"name": format!("{}/scale", r.plural), "singularName": "",
+                "namespaced": r.namespaced, "group": "autoscaling", "version": "v1",
+                "kind": "Scale", "verbs": sub_verbs}),
+            );
+        }
+    }
     if served.is_empty() {
         return None;
     }

@@ -10,7 +10,7 @@ use super::objects::{self, CreateInputs};
 use super::patch::{self, PatchKind};
 use super::query;
 use super::resources::Resource;
-use super::route::{self, Route};
+use super::route::{self, Route, Sub};
 use super::selector::Filter;
 use super::storage::{Storage, StorageError};
 use super::watch::{self, WatchSpec};
@@ -208,6 +208,24 @@ fn not_found_path() -> Status {
     )
 }
 
+fn unsupported_patch(content_type: &str) -> Status {
+    let m = format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {content_type})");
+    Status::failure(415, "UnsupportedMediaType", m)
+}
+
+fn apply_patch(
+    r: &Resource,
+    name: &str,
+    kind: PatchKind,
+    old: &Value,
+    p: &Value,
+) -> Result<Value, Box<Status>> {
+    patch::apply(kind, old, p).map_err(|e| {
+        let m = format!("{} \"{name}\" is invalid: {e}", r.kind);
+        Box::new(Status::failure(422, "Invalid", m))
+    })
+}
+
 fn need_body(body: Option<Value>) -> Result<Value, Box<Status>> {
     body.ok_or_else(|| Box::new(Status::bad_request("the request needs a body".into())))
 }
@@ -226,6 +244,15 @@ impl Api {
                 name,
             } => {
                 self.object(resource, namespace.as_deref(), &name, call)
+                    .await
+            }
+            Route::Subresource {
+                resource,
+                namespace,
+                name,
+                sub,
+            } => {
+                self.subresource(resource, namespace.as_deref(), &name, sub, call)
                     .await
             }
             Route::NotFound | Route::Health => fail(not_found_path()),
@@ -264,51 +291,12 @@ impl Api {
             "DELETE" => self.delete(r, ns, name).await,
             "PATCH" => {
                 let Some(kind) = PatchKind::from_content_type(call.content_type) else {
-                    let m = format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {})", call.content_type);
-                    return fail(Status::failure(415, "UnsupportedMediaType", m));
+                    return fail(unsupported_patch(call.content_type));
                 };
                 self.patch(r, ns, name, kind, need_body(call.body)?).await
             }
             m => fail(method_not_allowed(m)),
         }
-    }
-
-    async fn patch(
-        &self,
-        r: &Resource,
-        ns: Option<&str>,
-        name: &str,
-        kind: PatchKind,
-        p: Value,
-    ) -> Reply {
-        let wanted = p["metadata"]["resourceVersion"]
-            .as_str()
-            .map(str::to_string);
-        let key = route::object_key(r, ns, name);
-        for _ in 0..MAX_PATCH_ATTEMPTS {
-            let (old, old_rev) = self.read(r, ns, name).await?;
-            if wanted.as_ref().is_some_and(|w| *w != old_rev.to_string()) {
-                return fail(Status::conflict(r.group, r.plural, name));
-            }
-            let mut new = patch::apply(kind, &old, &p).map_err(|e| {
-                Box::new(Status::failure(
-                    422,
-                    "Invalid",
-                    format!("{} \"{name}\" is invalid: {e}", r.kind),
-                ))
-            })?;
-            objects::prepare_update(&mut new, &old, r)?;
-            let bytes = serde_json::to_vec(&new).expect("JSON serializes");
-            match self.storage.update(key.as_bytes(), old_rev, bytes).await {
-                Ok(rev) => {
-                    new["metadata"]["resourceVersion"] = Value::String(rev.to_string());
-                    return Ok((200, new));
-                }
-                Err(StorageError::Conflict) => continue,
-                Err(e) => return fail(store_failure(e, r, name)),
-            }
-        }
-        fail(Status::conflict(r.group, r.plural, name))
     }
 
     async fn read(
@@ -384,19 +372,141 @@ impl Api {
         Ok((201, obj))
     }
 
-    async fn update(&self, r: &Resource, ns: Option<&str>, name: &str, mut obj: Value) -> Reply {
-        let (old, old_rev) = self.read(r, ns, name).await?;
-        let wanted = objects::meta_of(&obj)?.resource_version;
-        if !wanted.is_empty() && wanted != old_rev.to_string() {
-            return fail(Status::conflict(r.group, r.plural, name));
-        }
-        objects::prepare_update(&mut obj, &old, r)?;
+    /// Read, change, conditionally write; retried when the object changes in between unless
+    /// the client required a particular `resourceVersion`.
+    async fn modify<F>(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        want_rv: Option<String>,
+        change: F,
+    ) -> Result<Value, Box<Status>>
+    where
+        F: Fn(&Value) -> Result<Value, Box<Status>>,
+    {
         let key = route::object_key(r, ns, name);
-        let bytes = serde_json::to_vec(&obj).expect("JSON serializes");
-        let rev = self.storage.update(key.as_bytes(), old_rev, bytes).await;
-        let rev = rev.map_err(|e| store_failure(e, r, name))?;
-        obj["metadata"]["resourceVersion"] = Value::String(rev.to_string());
-        Ok((200, obj))
+        for _ in 0..MAX_PATCH_ATTEMPTS {
+            let (old, old_rev) = self.read(r, ns, name).await?;
+            if want_rv.as_ref().is_some_and(|w| *w != old_rev.to_string()) {
+                return fail(Status::conflict(r.group, r.plural, name));
+            }
+            let mut new = change(&old)?;
+            objects::prepare_update(&mut new, &old, r)?;
+            let bytes = serde_json::to_vec(&new).expect("JSON serializes");
+            match self.storage.update(key.as_bytes(), old_rev, bytes).await {
+                Ok(rev) => {
+                    new["metadata"]["resourceVersion"] = Value::String(rev.to_string());
+                    return Ok(new);
+                }
+                Err(StorageError::Conflict) if want_rv.is_none() => continue,
+                Err(e) => return fail(store_failure(e, r, name)),
+            }
+        }
+        fail(Status::conflict(r.group, r.plural, name))
+    }
+
+    async fn update(&self, r: &Resource, ns: Option<&str>, name: &str, obj: Value) -> Reply {
+        let want = Some(objects::meta_of(&obj)?.resource_version).filter(|v| !v.is_empty());
+        let new = self
+            .modify(r, ns, name, want, |old| {
+                let mut o = obj.clone();
+                objects::keep_status(&mut o, old, r);
+                Ok(o)
+            })
+            .await?;
+        Ok((200, new))
+    }
+
+    async fn patch(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        kind: PatchKind,
+        p: Value,
+    ) -> Reply {
+        let want = p["metadata"]["resourceVersion"]
+            .as_str()
+            .map(str::to_string);
+        let new = self
+            .modify(r, ns, name, want, |old| {
+                let mut o = apply_patch(r, name, kind, old, &p)?;
+                objects::keep_status(&mut o, old, r);
+                Ok(o)
+            })
+            .await?;
+        Ok((200, new))
+    }
+
+    async fn subresource(
+        &self,
+        r: &'static Resource,
+        ns: Option<&str>,
+        name: &str,
+        sub: Sub,
+        call: Call<'_>,
+    ) -> Reply {
+        let (method, body) = (call.method, call.body);
+        let patch_kind = || {
+            PatchKind::from_content_type(call.content_type)
+                .ok_or_else(|| Box::new(unsupported_patch(call.content_type)))
+        };
+        match (sub, method) {
+            (Sub::Status, "GET") => self.get(r, ns, name).await,
+            (Sub::Status, "PUT") => {
+                let body = need_body(body)?;
+                let want =
+                    Some(objects::meta_of(&body)?.resource_version).filter(|v| !v.is_empty());
+                let new = self
+                    .modify(r, ns, name, want, |old| {
+                        Ok(objects::with_status(old, body.get("status")))
+                    })
+                    .await?;
+                Ok((200, new))
+            }
+            (Sub::Status, "PATCH") => {
+                let (kind, p) = (patch_kind()?, need_body(body)?);
+                let want = p["metadata"]["resourceVersion"]
+                    .as_str()
+                    .map(str::to_string);
+                let new = self
+                    .modify(r, ns, name, want, |old| {
+                        let patched = apply_patch(r, name, kind, old, &p)?;
+                        Ok(objects::with_status(old, patched.get("status")))
+                    })
+                    .await?;
+                Ok((200, new))
+            }
+            (Sub::Scale, "GET") => Ok((200, objects::scale_of(&self.read(r, ns, name).await?.0))),
+            (Sub::Scale, "PUT" | "PATCH") => {
+                let body = need_body(body)?;
+                let kind = if method == "PATCH" {
+                    Some(patch_kind()?)
+                } else {
+                    None
+                };
+                let want = body["metadata"]["resourceVersion"]
+                    .as_str()
+                    .map(str::to_string)
+                    .filter(|v| !v.is_empty());
+                let new = self
+                    .modify(r, ns, name, want, |old| {
+                        let current = objects::scale_of(old);
+                        let wanted = match kind {
+                            Some(k) => apply_patch(r, name, k, &current, &body)?,
+                            None => body.clone(),
+                        };
+                        let n = objects::scale_replicas(&wanted, r.kind, name)?;
+                        let mut o = old.clone();
+                        o["spec"]["replicas"] = Value::from(n);
+                        Ok(o)
+                    })
+                    .await?;
+                Ok((200, objects::scale_of(&new)))
+            }
+            (_, m) => fail(method_not_allowed(m)),
+        }
     }
 
     async fn delete(&self, r: &Resource, ns: Option<&str>, name: &str) -> Reply {

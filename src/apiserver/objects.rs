@@ -156,6 +156,66 @@ pub fn prepare_update(
     Ok(meta)
 }
 
+/// On the main endpoint of a resource with a status subresource, status changes are ignored.
+pub fn keep_status(new: &mut Value, old: &Value, r: &Resource) {
+    if !r.has_status() {
+        return;
+    }
+    let map = new.as_object_mut().expect("objects are JSON objects");
+    match old.get("status") {
+        Some(s) => map.insert("status".into(), s.clone()),
+        None => map.remove("status"),
+    };
+}
+
+/// `old` with `status` replaced (what `PUT .../status` stores); everything else is kept.
+pub fn with_status(old: &Value, status: Option<&Value>) -> Value {
+    let mut out = old.clone();
+    let map = out.as_object_mut().expect("objects are JSON objects");
+    match status {
+        Some(s) => map.insert("status".into(), s.clone()),
+        None => map.remove("status"),
+    };
+    out
+}
+
+/// The `autoscaling/v1` Scale view of a scalable object.
+pub fn scale_of(obj: &Value) -> Value {
+    let meta = &obj["metadata"];
+    let selector = obj["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    serde_json::json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"],
+            "resourceVersion": meta["resourceVersion"], "creationTimestamp": meta["creationTimestamp"],
+        },
+        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(1)},
+        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector},
+    })
+}
+
+/// The replica count a Scale asks for; a 422 Status if it is not a whole number ≥ 0.
+pub fn scale_replicas(scale: &Value, kind: &str, name: &str) -> Result<i64, Box<Status>> {
+    match scale["spec"]["replicas"].as_i64() {
+        Some(n) if n >= 0 => Ok(n),
+        _ => fail(Status::invalid(
+            kind,
+            name,
+            "spec.replicas",
+            "must be greater than or equal to 0",
+        )),
+    }
+}
+
 /// Replaces `obj.metadata` with `meta`.
 pub fn set_meta(obj: &mut Value, meta: &ObjectMeta) {
     obj["metadata"] = serde_json::to_value(meta).expect("metadata serializes");
@@ -244,6 +304,35 @@ mod tests {
         assert_eq!(prepare_update(&mut scaled, &old, d).unwrap().generation, 2);
         let mut renamed = json!({"metadata": {"name": "other"}});
         assert_eq!(prepare_update(&mut renamed, &old, d).unwrap_err().code, 400);
+    }
+
+    #[test]
+    fn status_and_scale_views() {
+        let d = resources::find("apps", "v1", "deployments").unwrap();
+        let old = json!({"metadata": {"name": "web", "resourceVersion": "7"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}},
+            "status": {"replicas": 1}});
+        let mut new = json!({"metadata": {"name": "web"}, "spec": {"replicas": 3}, "status": {"replicas": 9}});
+        keep_status(&mut new, &old, d);
+        assert_eq!(new["status"]["replicas"], 1);
+        let s = with_status(&old, Some(&json!({"replicas": 2})));
+        assert_eq!(
+            (
+                s["status"]["replicas"].as_i64(),
+                s["spec"]["replicas"].as_i64()
+            ),
+            (Some(2), Some(2))
+        );
+        let scale = scale_of(&old);
+        assert_eq!(scale["spec"]["replicas"], 2);
+        assert_eq!(scale["status"]["selector"], "app=web");
+        assert_eq!(scale["metadata"]["resourceVersion"], "7");
+        assert_eq!(
+            scale_replicas(&json!({"spec": {"replicas": -1}}), "Deployment", "web")
+                .unwrap_err()
+                .code,
+            422
+        );
     }
 
     #[test]

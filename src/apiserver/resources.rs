@@ -178,6 +178,28 @@ impl Resource {
     }
 }
 
+impl Resource {
+    /// Whether the resource has a `status` subresource (its main endpoint then ignores
+    /// status changes, and `/status` changes only status).
+    pub fn has_status(&self) -> bool {
+        matches!(
+            self.plural,
+            "pods"
+                | "nodes"
+                | "namespaces"
+                | "services"
+                | "deployments"
+                | "replicasets"
+                | "daemonsets"
+        )
+    }
+
+    /// Whether the resource has a `scale` subresource.
+    pub fn has_scale(&self) -> bool {
+        matches!(self.plural, "deployments" | "replicasets")
+    }
+}
+
 /// The resource named `plural` in `group`/`version`, if served.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Resource> {
     RESOURCES

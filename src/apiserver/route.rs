@@ -28,7 +28,35 @@ pub enum Route {
         namespace: Option<String>,
         name: String,
     },
+    /// `status` or `scale` of one object.
+    Subresource {
+        resource: &'static Resource,
+        namespace: Option<String>,
+        name: String,
+        sub: Sub,
+    },
     NotFound,
+}
+
+/// The subresources served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sub {
+    Status,
+    Scale,
+}
+
+fn subresource(r: &'static Resource, ns: Option<&str>, name: &str, sub: &str) -> Route {
+    let sub = match sub {
+        "status" if r.has_status() => Sub::Status,
+        "scale" if r.has_scale() => Sub::Scale,
+        _ => return Route::NotFound,
+    };
+    Route::Subresource {
+        resource: r,
+        namespace: ns.map(str::to_string),
+        name: name.to_string(),
+        sub,
+    }
 }
 
 /// Parses a request path (without the query).
@@ -87,6 +115,14 @@ fn resource_path(group: &str, version: &str, rest: &[&str]) -> Route {
                 namespace: None,
             },
             None => Route::NotFound,
+        },
+        ["namespaces", ns, plural, name, sub] => match find(plural) {
+            Some(r) if r.namespaced => subresource(r, Some(ns), name, sub),
+            _ => Route::NotFound,
+        },
+        [plural, name, sub] => match find(plural) {
+            Some(r) if !r.namespaced => subresource(r, None, name, sub),
+            _ => Route::NotFound,
         },
         [plural, name] => match find(plural) {
             Some(r) if !r.namespaced => Route::Object {
@@ -165,6 +201,27 @@ mod tests {
         );
         assert_eq!(parse("/api/v1/namespaces/a/nodes"), Route::NotFound);
         assert_eq!(parse("/api/v1/namespaces/a/pods/x/exec"), Route::NotFound);
+        assert_eq!(
+            parse("/apis/apps/v1/namespaces/a/deployments/web/scale"),
+            Route::Subresource {
+                resource: res("apps", "deployments"),
+                namespace: Some("a".into()),
+                name: "web".into(),
+                sub: Sub::Scale
+            }
+        );
+        assert!(matches!(
+            parse("/api/v1/nodes/n1/status"),
+            Route::Subresource {
+                sub: Sub::Status,
+                ..
+            }
+        ));
+        assert_eq!(
+            parse("/api/v1/namespaces/a/configmaps/c/status"),
+            Route::NotFound
+        );
+        assert_eq!(parse("/api/v1/namespaces/a/pods/p/scale"), Route::NotFound);
         assert_eq!(parse("/nope"), Route::NotFound);
     }
 
