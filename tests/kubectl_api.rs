@@ -214,6 +214,28 @@ fn kubectl_creates_reads_replaces_and_deletes() {
         .as_str()
         .is_some_and(|t| t.ends_with('Z')));
 
+    // Server-side dry runs validate and answer but change nothing.
+    let dry = ["create", "-f", "-", "--dry-run=server", "--validate=false"];
+    let out = api.kubectl_stdin(&dry, Some(&config_map("dry", "1", "")));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("(server dry run)"),
+        "{text}"
+    );
+    assert!(api
+        .fails(&["get", "configmap", "dry", "-n", "team-a"])
+        .contains("not found"));
+    let out = api.ok(&[
+        "delete",
+        "configmap",
+        "cfg",
+        "-n",
+        "team-a",
+        "--dry-run=server",
+    ]);
+    assert!(out.contains("(server dry run)"), "{out}");
+    api.ok(&["get", "configmap", "cfg", "-n", "team-a"]);
+
     // Kubernetes' error texts, as kubectl prints them.
     let (ok, text) = api.with_manifest("create", &config_map("cfg", "1", ""));
     assert!(!ok);

@@ -34,9 +34,58 @@ type Query = std::collections::BTreeMap<String, String>;
 /// One request, after routing.
 struct Call<'a> {
     method: &'a str,
+    /// `dryRun=All`: validate and answer, but write nothing.
+    dry_run: bool,
     query: &'a Query,
     content_type: &'a str,
     body: Option<Value>,
+}
+
+/// How a write is conditioned and whether it happens.
+struct Write {
+    /// The `resourceVersion` the client requires the object to be at.
+    rv: Option<String>,
+    dry_run: bool,
+}
+
+impl Write {
+    fn of(body: &Value, dry_run: bool) -> Write {
+        let rv = body["metadata"]["resourceVersion"].as_str();
+        Write {
+            rv: rv.filter(|v| !v.is_empty()).map(str::to_string),
+            dry_run,
+        }
+    }
+}
+
+/// A DELETE's options (its `DeleteOptions` body and `dryRun` parameter).
+struct DeleteOptions {
+    dry_run: bool,
+    /// Preconditions: the object must still be at this resourceVersion / have this uid.
+    rv: Option<String>,
+    uid: Option<String>,
+}
+
+impl DeleteOptions {
+    fn from(body: Option<&Value>, dry_run_param: bool) -> Result<DeleteOptions, Box<Status>> {
+        let empty = Value::Null;
+        let b = body.unwrap_or(&empty);
+        let dry = match b.get("dryRun") {
+            None | Some(Value::Null) => false,
+            Some(Value::Array(v)) if v.iter().all(|x| x == "All") => !v.is_empty(),
+            Some(other) => {
+                let m = format!("Invalid dryRun value {other}: the only valid value is \"All\"");
+                return fail(Status::bad_request(m));
+            }
+        };
+        let pre = &b["preconditions"];
+        let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+        Ok(DeleteOptions {
+            dry_run: dry || dry_run_param,
+            rv: text(&pre["resourceVersion"]),
+            uid: text(&pre["uid"]),
+        })
+    }
 }
 
 /// Attempts at a patch when the object changes between read and write.
@@ -103,8 +152,18 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest) -> HttpResponse {
         .to_string();
     let reply = match read_body(req, &content_type).await {
         Ok(body) => {
+            let dry_run = match query.get("dryRun").map(String::as_str) {
+                None | Some("") => false,
+                Some("All") => true,
+                Some(other) => {
+                    let m =
+                        format!("Invalid dryRun value {other:?}: the only valid value is \"All\"");
+                    return respond_status(&Status::bad_request(m));
+                }
+            };
             let call = Call {
                 method: method.as_str(),
+                dry_run,
                 query: &query,
                 content_type: &content_type,
                 body,
@@ -273,7 +332,10 @@ impl Api {
     async fn collection(&self, r: &'static Resource, ns: Option<&str>, call: Call<'_>) -> Reply {
         match call.method {
             "GET" => self.list(r, ns, call.query).await,
-            "POST" => self.create(r, ns, need_body(call.body)?).await,
+            "POST" => {
+                self.create(r, ns, need_body(call.body)?, call.dry_run)
+                    .await
+            }
             m => fail(method_not_allowed(m)),
         }
     }
@@ -287,13 +349,20 @@ impl Api {
     ) -> Reply {
         match call.method {
             "GET" => self.get(r, ns, name).await,
-            "PUT" => self.update(r, ns, name, need_body(call.body)?).await,
-            "DELETE" => self.delete(r, ns, name).await,
+            "PUT" => {
+                self.update(r, ns, name, need_body(call.body)?, call.dry_run)
+                    .await
+            }
+            "DELETE" => {
+                let opts = DeleteOptions::from(call.body.as_ref(), call.dry_run)?;
+                self.delete(r, ns, name, &opts).await
+            }
             "PATCH" => {
                 let Some(kind) = PatchKind::from_content_type(call.content_type) else {
                     return fail(unsupported_patch(call.content_type));
                 };
-                self.patch(r, ns, name, kind, need_body(call.body)?).await
+                self.patch(r, ns, name, kind, need_body(call.body)?, call.dry_run)
+                    .await
             }
             m => fail(method_not_allowed(m)),
         }
@@ -353,7 +422,7 @@ impl Api {
         self.read(namespaces, None, ns).await.map(|_| ())
     }
 
-    async fn create(&self, r: &Resource, ns: Option<&str>, mut obj: Value) -> Reply {
+    async fn create(&self, r: &Resource, ns: Option<&str>, mut obj: Value, dry_run: bool) -> Reply {
         if r.namespaced && ns.is_none() {
             return fail(method_not_allowed("POST"));
         }
@@ -365,6 +434,13 @@ impl Api {
         };
         let meta = objects::prepare_create(&mut obj, r, ns, &inputs)?;
         let key = route::object_key(r, ns, &meta.name);
+        if dry_run {
+            return match self.storage.get(key.as_bytes()).await {
+                Err(StorageError::NotFound) => Ok((201, obj)),
+                Ok(_) => fail(Status::already_exists(r.group, r.plural, &meta.name)),
+                Err(e) => fail(store_failure(e, r, &meta.name)),
+            };
+        }
         let bytes = serde_json::to_vec(&obj).expect("JSON serializes");
         let rev = self.storage.create(key.as_bytes(), bytes).await;
         let rev = rev.map_err(|e| store_failure(e, r, &meta.name))?;
@@ -379,7 +455,7 @@ impl Api {
         r: &Resource,
         ns: Option<&str>,
         name: &str,
-        want_rv: Option<String>,
+        want: Write,
         change: F,
     ) -> Result<Value, Box<Status>>
     where
@@ -388,26 +464,38 @@ impl Api {
         let key = route::object_key(r, ns, name);
         for _ in 0..MAX_PATCH_ATTEMPTS {
             let (old, old_rev) = self.read(r, ns, name).await?;
-            if want_rv.as_ref().is_some_and(|w| *w != old_rev.to_string()) {
+            if want.rv.as_ref().is_some_and(|w| *w != old_rev.to_string()) {
                 return fail(Status::conflict(r.group, r.plural, name));
             }
             let mut new = change(&old)?;
             objects::prepare_update(&mut new, &old, r)?;
+            if want.dry_run {
+                new["metadata"]["resourceVersion"] = Value::String(old_rev.to_string());
+                return Ok(new);
+            }
             let bytes = serde_json::to_vec(&new).expect("JSON serializes");
             match self.storage.update(key.as_bytes(), old_rev, bytes).await {
                 Ok(rev) => {
                     new["metadata"]["resourceVersion"] = Value::String(rev.to_string());
                     return Ok(new);
                 }
-                Err(StorageError::Conflict) if want_rv.is_none() => continue,
+                Err(StorageError::Conflict) if want.rv.is_none() => continue,
                 Err(e) => return fail(store_failure(e, r, name)),
             }
         }
         fail(Status::conflict(r.group, r.plural, name))
     }
 
-    async fn update(&self, r: &Resource, ns: Option<&str>, name: &str, obj: Value) -> Reply {
-        let want = Some(objects::meta_of(&obj)?.resource_version).filter(|v| !v.is_empty());
+    async fn update(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        obj: Value,
+        dry_run: bool,
+    ) -> Reply {
+        objects::meta_of(&obj)?;
+        let want = Write::of(&obj, dry_run);
         let new = self
             .modify(r, ns, name, want, |old| {
                 let mut o = obj.clone();
@@ -425,10 +513,9 @@ impl Api {
         name: &str,
         kind: PatchKind,
         p: Value,
+        dry_run: bool,
     ) -> Reply {
-        let want = p["metadata"]["resourceVersion"]
-            .as_str()
-            .map(str::to_string);
+        let want = Write::of(&p, dry_run);
         let new = self
             .modify(r, ns, name, want, |old| {
                 let mut o = apply_patch(r, name, kind, old, &p)?;
@@ -456,8 +543,7 @@ impl Api {
             (Sub::Status, "GET") => self.get(r, ns, name).await,
             (Sub::Status, "PUT") => {
                 let body = need_body(body)?;
-                let want =
-                    Some(objects::meta_of(&body)?.resource_version).filter(|v| !v.is_empty());
+                let want = Write::of(&body, call.dry_run);
                 let new = self
                     .modify(r, ns, name, want, |old| {
                         Ok(objects::with_status(old, body.get("status")))
@@ -467,9 +553,7 @@ impl Api {
             }
             (Sub::Status, "PATCH") => {
                 let (kind, p) = (patch_kind()?, need_body(body)?);
-                let want = p["metadata"]["resourceVersion"]
-                    .as_str()
-                    .map(str::to_string);
+                let want = Write::of(&p, call.dry_run);
                 let new = self
                     .modify(r, ns, name, want, |old| {
                         let patched = apply_patch(r, name, kind, old, &p)?;
@@ -486,10 +570,7 @@ impl Api {
                 } else {
                     None
                 };
-                let want = body["metadata"]["resourceVersion"]
-                    .as_str()
-                    .map(str::to_string)
-                    .filter(|v| !v.is_empty());
+                let want = Write::of(&body, call.dry_run);
                 let new = self
                     .modify(r, ns, name, want, |old| {
                         let current = objects::scale_of(old);
@@ -509,10 +590,28 @@ impl Api {
         }
     }
 
-    async fn delete(&self, r: &Resource, ns: Option<&str>, name: &str) -> Reply {
+    async fn delete(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Reply {
         let key = route::object_key(r, ns, name);
         for _ in 0..MAX_DELETE_ATTEMPTS {
             let (obj, rev) = self.read(r, ns, name).await?;
+            let meta = &obj["metadata"];
+            let stale_rv = opts.rv.as_ref().is_some_and(|w| *w != rev.to_string());
+            let stale_uid = opts
+                .uid
+                .as_ref()
+                .is_some_and(|u| meta["uid"].as_str() != Some(u));
+            if stale_rv || stale_uid {
+                return fail(Status::conflict(r.group, r.plural, name));
+            }
+            if opts.dry_run {
+                return Ok((200, obj));
+            }
             match self.storage.delete(key.as_bytes(), rev).await {
                 Ok(_) => return Ok((200, obj)),
                 Err(StorageError::Conflict) => continue,
