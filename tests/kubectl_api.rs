@@ -542,3 +542,58 @@ fn apply_with_validation_and_every_patch_type() {
         "{err}"
     );
 }
+
+#[test]
+fn finalizers_and_graceful_pod_deletion() {
+    if !require_tools() {
+        return;
+    }
+    let store = Cluster::single();
+    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    assert!(api.with_manifest("create", NAMESPACE).0);
+    let kept = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"kept","namespace":"team-a","finalizers":["example.com/hold"]}}"#;
+    assert!(api.with_manifest("create", kept).0);
+    assert!(api
+        .ok(&["delete", "cm", "kept", "-n", "team-a", "--wait=false"])
+        .contains("deleted"));
+    let cm = api.json(&["get", "cm", "kept", "-n", "team-a"]);
+    assert!(
+        cm["metadata"]["deletionTimestamp"].is_string(),
+        "marked, not removed: {cm}"
+    );
+    let release = r#"[{"op":"remove","path":"/metadata/finalizers"}]"#;
+    api.ok(&[
+        "patch",
+        "cm",
+        "kept",
+        "-n",
+        "team-a",
+        "--type=json",
+        "-p",
+        release,
+    ]);
+    let err = api.fails(&["get", "cm", "kept", "-n", "team-a"]);
+    assert!(
+        err.contains("not found"),
+        "the last finalizer's removal deletes it: {err}"
+    );
+
+    // A pod bound to a node gets its grace period; grace 0 removes it at once.
+    let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"team-a"},"spec":{"nodeName":"n1","terminationGracePeriodSeconds":20,"containers":[{"name":"c","image":"busybox"}]}}"#;
+    assert!(api.with_manifest("create", pod).0);
+    api.ok(&["delete", "pod", "p", "-n", "team-a", "--wait=false"]);
+    let p = api.json(&["get", "pod", "p", "-n", "team-a"]);
+    assert_eq!(p["metadata"]["deletionGracePeriodSeconds"], 20);
+    api.ok(&[
+        "delete",
+        "pod",
+        "p",
+        "-n",
+        "team-a",
+        "--grace-period=0",
+        "--force",
+    ]);
+    assert!(api
+        .fails(&["get", "pod", "p", "-n", "team-a"])
+        .contains("not found"));
+}

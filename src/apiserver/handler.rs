@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use serde_json::{json, Value};
 
-use super::objects::{self, CreateInputs};
+use super::objects::{self, CreateInputs, Deletion};
 use super::patch::{self, PatchKind};
 use super::query;
 use super::resources::Resource;
@@ -61,6 +61,8 @@ impl Write {
 /// A DELETE's options (its `DeleteOptions` body and `dryRun` parameter).
 struct DeleteOptions {
     dry_run: bool,
+    /// `gracePeriodSeconds`: how long a running pod gets to stop.
+    grace_secs: Option<i64>,
     /// Preconditions: the object must still be at this resourceVersion / have this uid.
     rv: Option<String>,
     uid: Option<String>,
@@ -82,6 +84,7 @@ impl DeleteOptions {
         let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
         Ok(DeleteOptions {
             dry_run: dry || dry_run_param,
+            grace_secs: b["gracePeriodSeconds"].as_i64(),
             rv: text(&pre["resourceVersion"]),
             uid: text(&pre["uid"]),
         })
@@ -474,7 +477,14 @@ impl Api {
                 return Ok(new);
             }
             let bytes = serde_json::to_vec(&new).expect("JSON serializes");
-            match self.storage.update(key.as_bytes(), old_rev, bytes).await {
+            let done = objects::deletion_complete(&new);
+            let written = if done {
+                // The last finalizer is gone from an object being deleted: it goes now.
+                self.storage.delete(key.as_bytes(), old_rev).await
+            } else {
+                self.storage.update(key.as_bytes(), old_rev, bytes).await
+            };
+            match written {
                 Ok(rev) => {
                     new["metadata"]["resourceVersion"] = Value::String(rev.to_string());
                     return Ok(new);
@@ -609,13 +619,29 @@ impl Api {
             if stale_rv || stale_uid {
                 return fail(Status::conflict(r.group, r.plural, name));
             }
+            let now_ms = self.platform.clock.wall_unix_ms();
+            let step = objects::deletion_step(r, &obj, opts.grace_secs, now_ms);
             if opts.dry_run {
                 return Ok((200, obj));
             }
-            match self.storage.delete(key.as_bytes(), rev).await {
-                Ok(_) => return Ok((200, obj)),
-                Err(StorageError::Conflict) => continue,
-                Err(e) => return fail(store_failure(e, r, name)),
+            let outcome = match &step {
+                Deletion::Remove => self.storage.delete(key.as_bytes(), rev).await,
+                Deletion::Mark(marked) => {
+                    let bytes =
+                        serde_json::to_vec(&objects::without_rv(marked)).expect("JSON serializes");
+                    self.storage.update(key.as_bytes(), rev, bytes).await
+                }
+                Deletion::AlreadyMarked => return Ok((200, obj)),
+            };
+            match (outcome, step) {
+                (Ok(_), Deletion::Remove) => return Ok((200, obj)),
+                (Ok(new_rev), Deletion::Mark(mut marked)) => {
+                    marked["metadata"]["resourceVersion"] = Value::String(new_rev.to_string());
+                    return Ok((200, marked));
+                }
+                (Err(StorageError::Conflict), _) => continue,
+                (Err(e), _) => return fail(store_failure(e, r, name)),
+                (Ok(_), Deletion::AlreadyMarked) => unreachable!("no write was made"),
             }
         }
         fail(Status::conflict(r.group, r.plural, name))

@@ -216,6 +216,76 @@ pub fn scale_replicas(scale: &Value, kind: &str, name: &str) -> Result<i64, Box<
     }
 }
 
+/// What a DELETE does to an object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Deletion {
+    /// Remove it from the store now.
+    Remove,
+    /// Keep it, marked with `deletionTimestamp` (finalizers pending, or a bound pod that
+    /// gets a grace period to stop): this is the marked object.
+    Mark(Value),
+    /// It is already being deleted and nothing changes.
+    AlreadyMarked,
+}
+
+/// Default grace period of a pod that does not set `terminationGracePeriodSeconds`.
+pub const DEFAULT_POD_GRACE_SECS: i64 = 30;
+
+/// Decides a DELETE: objects with finalizers are only marked; a pod bound to a node gets its
+/// grace period (the kubelet deletes it with grace 0 once its containers stopped); anything
+/// else goes at once.
+pub fn deletion_step(
+    r: &Resource,
+    obj: &Value,
+    grace_override: Option<i64>,
+    now_ms: i64,
+) -> Deletion {
+    let meta = &obj["metadata"];
+    let has_finalizers = meta["finalizers"].as_array().is_some_and(|f| !f.is_empty());
+    let bound_pod = r.plural == "pods"
+        && obj["spec"]["nodeName"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty());
+    let grace = if bound_pod {
+        let default = obj["spec"]["terminationGracePeriodSeconds"]
+            .as_i64()
+            .unwrap_or(DEFAULT_POD_GRACE_SECS);
+        grace_override.unwrap_or(default).max(0)
+    } else {
+        0
+    };
+    let marked = meta.get("deletionTimestamp").is_some_and(|t| !t.is_null());
+    if !has_finalizers && grace == 0 {
+        return Deletion::Remove;
+    }
+    let current_grace = meta["deletionGracePeriodSeconds"].as_i64();
+    if marked && current_grace.is_some_and(|g| g <= grace) {
+        return Deletion::AlreadyMarked;
+    }
+    let mut out = obj.clone();
+    out["metadata"]["deletionTimestamp"] = Value::String(time::rfc3339(now_ms + grace * 1000));
+    out["metadata"]["deletionGracePeriodSeconds"] = Value::from(grace);
+    Deletion::Mark(out)
+}
+
+/// An object being deleted whose finalizers are all gone (and whose grace period was cut to
+/// zero): it must leave the store.
+pub fn deletion_complete(obj: &Value) -> bool {
+    let meta = &obj["metadata"];
+    let marked = meta.get("deletionTimestamp").is_some_and(|t| !t.is_null());
+    let finalizers = meta["finalizers"].as_array().is_some_and(|f| !f.is_empty());
+    marked && !finalizers && meta["deletionGracePeriodSeconds"].as_i64().unwrap_or(0) == 0
+}
+
+/// A copy without `metadata.resourceVersion` (the store's revision is the version).
+pub fn without_rv(obj: &Value) -> Value {
+    let mut out = obj.clone();
+    if let Some(m) = out["metadata"].as_object_mut() {
+        m.remove("resourceVersion");
+    }
+    out
+}
+
 /// Replaces `obj.metadata` with `meta`.
 pub fn set_meta(obj: &mut Value, meta: &ObjectMeta) {
     obj["metadata"] = serde_json::to_value(meta).expect("metadata serializes");
@@ -333,6 +403,43 @@ mod tests {
                 .code,
             422
         );
+    }
+
+    #[test]
+    fn deletion_marks_finalized_objects_and_bound_pods() {
+        let cm = resources::find("", "v1", "configmaps").unwrap();
+        let pods = resources::find("", "v1", "pods").unwrap();
+        let now = 1_795_734_427_000;
+        assert_eq!(
+            deletion_step(cm, &json!({"metadata": {"name": "c"}}), None, now),
+            Deletion::Remove
+        );
+        let kept = json!({"metadata": {"name": "c", "finalizers": ["x/y"]}});
+        let Deletion::Mark(m) = deletion_step(cm, &kept, None, now) else {
+            panic!("not marked")
+        };
+        assert_eq!(m["metadata"]["deletionTimestamp"], "2026-11-26T23:07:07Z");
+        assert_eq!(m["metadata"]["deletionGracePeriodSeconds"], 0);
+        assert_eq!(deletion_step(cm, &m, None, now), Deletion::AlreadyMarked);
+        assert!(!deletion_complete(&m), "finalizers still pending");
+        let mut released = m.clone();
+        released["metadata"]["finalizers"] = json!([]);
+        assert!(deletion_complete(&released));
+
+        let pod = json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n1", "terminationGracePeriodSeconds": 10}});
+        let Deletion::Mark(p) = deletion_step(pods, &pod, None, now) else {
+            panic!("not marked")
+        };
+        assert_eq!(p["metadata"]["deletionGracePeriodSeconds"], 10);
+        assert_eq!(p["metadata"]["deletionTimestamp"], "2026-11-26T23:07:17Z");
+        assert!(!deletion_complete(&p));
+        assert_eq!(
+            deletion_step(pods, &p, Some(0), now),
+            Deletion::Remove,
+            "grace 0 forces"
+        );
+        let unbound = json!({"metadata": {"name": "p"}, "spec": {}});
+        assert_eq!(deletion_step(pods, &unbound, None, now), Deletion::Remove);
     }
 
     #[test]
