@@ -7,12 +7,13 @@ use http_body_util::{BodyExt, Limited};
 use serde_json::{json, Value};
 
 use super::objects::{self, CreateInputs, Deletion};
+use super::paging;
 use super::patch::{self, PatchKind};
 use super::query;
 use super::resources::Resource;
 use super::route::{self, Route, Sub};
 use super::selector::Filter;
-use super::storage::{Storage, StorageError};
+use super::storage::{self, Storage, StorageError};
 use super::watch::{self, WatchSpec};
 use super::{discovery, openapi, MAX_REQUEST_BODY_BYTES};
 use crate::api::{fail, Status};
@@ -113,6 +114,7 @@ fn store_failure(e: StorageError, r: &Resource, name: &str) -> Status {
         StorageError::AlreadyExists => Status::already_exists(r.group, r.plural, name),
         StorageError::Conflict => Status::conflict(r.group, r.plural, name),
         StorageError::TooLarge => Status::failure(500, "InternalError", e.to_string()),
+        StorageError::Compacted => Status::failure(410, "Expired", e.to_string()),
         StorageError::Unavailable(m) => Status::failure(
             503,
             "ServiceUnavailable",
@@ -390,28 +392,51 @@ impl Api {
     }
 
     async fn list(&self, r: &Resource, ns: Option<&str>, query: &Query) -> Reply {
-        let filter =
-            Filter::from_query(query, r.plural).map_err(|e| Box::new(Status::bad_request(e)))?;
+        let bad = |m: String| Box::new(Status::bad_request(m));
+        let filter = Filter::from_query(query, r.plural).map_err(bad)?;
         let prefix = route::collection_prefix(r, ns);
-        let (items, rev) = self
-            .storage
-            .list(prefix.as_bytes())
-            .await
-            .map_err(|e| store_failure(e, r, ""))?;
-        let mut objs = Vec::with_capacity(items.len());
-        for s in items {
+        let limit = match query.get("limit").map(String::as_str) {
+            None | Some("") => 0,
+            Some(l) => l
+                .parse::<i64>()
+                .map_err(|_| bad(format!("invalid limit {l:?}")))?,
+        };
+        let (start, revision) = match query.get("continue").map(String::as_str) {
+            None | Some("") => (prefix.clone().into_bytes(), 0),
+            Some(token) => {
+                let c = paging::decode(token, &prefix)
+                    .map_err(|e| bad(format!("invalid continue token: {e}")))?;
+                (c.start, c.revision)
+            }
+        };
+        let end = storage::prefix_end(prefix.as_bytes());
+        let page = self.storage.list_page(&start, &end, limit, revision).await;
+        let page = page.map_err(|e| match e {
+            StorageError::Compacted => Box::new(Status::failure(410, "Expired",
+                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.".into())),
+            e => Box::new(store_failure(e, r, "")),
+        })?;
+        let mut objs = Vec::with_capacity(page.items.len());
+        for (_, s) in &page.items {
             let obj = objects::from_stored(&s.value, s.mod_revision)
                 .map_err(|e| Status::failure(500, "InternalError", e))?;
             if filter.matches(&obj) {
                 objs.push(obj);
             }
         }
+        if page.more && limit <= 0 {
+            return fail(store_failure(StorageError::TooLarge, r, ""));
+        }
+        let mut meta = json!({"resourceVersion": page.revision.to_string()});
+        if let (true, Some((last, _))) = (page.more, page.items.last()) {
+            meta["continue"] = Value::String(paging::encode(last, page.revision));
+        }
         Ok((
             200,
             json!({
                 "kind": format!("{}List", r.kind),
                 "apiVersion": r.api_version(),
-                "metadata": {"resourceVersion": rev.to_string()},
+                "metadata": meta,
                 "items": objs,
             }),
         ))

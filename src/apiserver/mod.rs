@@ -11,6 +11,7 @@ pub mod discovery;
 pub mod handler;
 pub mod objects;
 pub mod openapi;
+pub mod paging;
 pub mod patch;
 pub mod query;
 pub mod resources;

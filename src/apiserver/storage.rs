@@ -26,9 +26,20 @@ pub enum StorageError {
     Conflict,
     #[error("too many objects (more than {MAX_LIST_OBJECTS}) to list at once")]
     TooLarge,
+    /// The revision asked for was compacted away.
+    #[error("the requested revision has been compacted")]
+    Compacted,
     /// The store could not be reached or refused the call (its message).
     #[error("{0}")]
     Unavailable(String),
+}
+
+/// One page of a paginated read.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<(Vec<u8>, Stored)>,
+    pub revision: i64,
+    pub more: bool,
 }
 
 /// One stored object: its bytes and the revision that last wrote it.
@@ -180,6 +191,55 @@ impl Storage {
         Ok(StoreWatch {
             requests,
             responses: r.into_inner(),
+        })
+    }
+
+    /// One page of the keys in `[start, end)`: at most `limit` objects (0 = up to
+    /// [`MAX_LIST_OBJECTS`]) read at `revision` (0 = now). Returns the objects with their keys,
+    /// the revision read at, and whether more follow.
+    pub async fn list_page(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: i64,
+        revision: i64,
+    ) -> Result<Page, StorageError> {
+        let limit = if limit <= 0 {
+            MAX_LIST_OBJECTS
+        } else {
+            limit.min(MAX_LIST_OBJECTS)
+        };
+        let req = pb::RangeRequest {
+            key: start.to_vec(),
+            range_end: end.to_vec(),
+            limit,
+            revision,
+            ..Default::default()
+        };
+        let r = self.kv.clone().range(req).await;
+        let r = r.map_err(|s| {
+            if s.message().contains("compacted") {
+                StorageError::Compacted
+            } else {
+                unavailable(s)
+            }
+        })?;
+        let r = r.into_inner();
+        let items = r
+            .kvs
+            .into_iter()
+            .map(|kv| {
+                let stored = Stored {
+                    value: kv.value,
+                    mod_revision: kv.mod_revision,
+                };
+                (kv.key, stored)
+            })
+            .collect();
+        Ok(Page {
+            items,
+            revision: header_rev(&r.header),
+            more: r.more,
         })
     }
 
