@@ -117,6 +117,11 @@ impl ApiServer {
 
     /// One raw HTTP/1.1 GET; returns the whole response (head and body) as text.
     fn raw_get(&self, path_and_query: &str) -> String {
+        self.raw("GET", path_and_query, "")
+    }
+
+    /// One raw HTTP/1.1 request with a JSON body; returns the whole response as text.
+    fn raw(&self, method: &str, path_and_query: &str, body: &str) -> String {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
         s.set_read_timeout(Some(std::time::Duration::from_secs(KUBECTL_TIMEOUT_SECS)))

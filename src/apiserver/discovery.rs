@@ -77,6 +77,12 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
                 "namespaced": r.namespaced, "kind": r.kind, "verbs": sub_verbs}),
             );
         }
+        if r.plural == "pods" {
+            for (sub, kind) in [("binding", "Binding"), ("eviction", "Eviction")] {
+                served.push(json!({"name": format!("pods/{sub}"), "singularName": "",
+                    "namespaced": true, "kind": kind, "verbs": ["create"]}));
+            }
+        }
         if r.has_scale() {
             served.push(
                 json!({"name": format!("{}/scale", r.plural), "singularName": "",
@@ -87,6 +93,12 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     }
     if served.is_empty() {
         return None;
+    }
+    if group.is_empty() {
+        served.push(
+            json!({"name": "bindings", "singularName": "binding", "namespaced": true,
+            "kind": "Binding", "verbs": ["create"]}),
+        );
     }
     let group_version = if group.is_empty() {
         version.to_string()

@@ -272,6 +272,10 @@ fn not_found_path() -> Status {
     )
 }
 
+fn success_status() -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
+}
+
 fn unsupported_patch(content_type: &str) -> Status {
     let m = format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {content_type})");
     Status::failure(415, "UnsupportedMediaType", m)
@@ -308,6 +312,16 @@ impl Api {
                 name,
             } => {
                 self.object(resource, namespace.as_deref(), &name, call)
+                    .await
+            }
+            Route::Bindings { namespace } => {
+                if method != "POST" {
+                    return fail(method_not_allowed(method));
+                }
+                let body = need_body(call.body)?;
+                let name = body["metadata"]["name"].as_str().unwrap_or("").to_string();
+                let pods = super::resources::find("", "v1", "pods").expect("served");
+                self.bind(pods, &namespace, &name, &body, call.dry_run)
                     .await
             }
             Route::Subresource {
@@ -621,8 +635,43 @@ impl Api {
                     .await?;
                 Ok((200, objects::scale_of(&new)))
             }
+            (Sub::Binding, "POST") => {
+                let ns = ns.unwrap_or("");
+                self.bind(r, ns, name, &need_body(body)?, call.dry_run)
+                    .await
+            }
+            (Sub::Eviction, "POST") => {
+                let body = body.unwrap_or(Value::Null);
+                let opts = DeleteOptions::from(body.get("deleteOptions"), call.dry_run)?;
+                self.delete(r, ns, name, &opts).await?;
+                Ok((201, success_status()))
+            }
             (_, m) => fail(method_not_allowed(m)),
         }
+    }
+
+    /// Assigns a pod to a node (the scheduler's write): only an unassigned pod can be bound,
+    /// so two schedulers racing on one pod cannot both win.
+    async fn bind(
+        &self,
+        pods: &Resource,
+        ns: &str,
+        name: &str,
+        binding: &Value,
+        dry_run: bool,
+    ) -> Reply {
+        let node = binding["target"]["name"].as_str().unwrap_or("").to_string();
+        if name.is_empty() || node.is_empty() {
+            let m = "a binding needs metadata.name and target.name".to_string();
+            return fail(Status::bad_request(m));
+        }
+        let now = crate::api::time::rfc3339(self.platform.clock.wall_unix_ms());
+        let want = Write { rv: None, dry_run };
+        self.modify(pods, Some(ns), name, want, |old| {
+            objects::bind_pod(old, name, &node, &now)
+        })
+        .await?;
+        Ok((201, success_status()))
     }
 
     async fn delete(

@@ -216,6 +216,33 @@ pub fn scale_replicas(scale: &Value, kind: &str, name: &str) -> Result<i64, Box<
     }
 }
 
+/// The pod bound to `node` (`spec.nodeName` and a `PodScheduled` condition); a 409 Status
+/// if it is already assigned or being deleted.
+pub fn bind_pod(pod: &Value, name: &str, node: &str, now: &str) -> Result<Value, Box<Status>> {
+    if let Some(current) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
+        let m = format!("Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is already assigned to node \"{current}\"");
+        return fail(Status::failure(409, "Conflict", m));
+    }
+    if pod["metadata"]
+        .get("deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
+    {
+        let m = format!("Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is being deleted, cannot be assigned to a host");
+        return fail(Status::failure(409, "Conflict", m));
+    }
+    let mut out = pod.clone();
+    out["spec"]["nodeName"] = Value::String(node.to_string());
+    let cond = serde_json::json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now});
+    let mut conditions: Vec<Value> = out["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    conditions.retain(|c| c["type"] != "PodScheduled");
+    conditions.push(cond);
+    out["status"]["conditions"] = Value::Array(conditions);
+    Ok(out)
+}
+
 /// What a DELETE does to an object.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Deletion {
@@ -440,6 +467,17 @@ mod tests {
         );
         let unbound = json!({"metadata": {"name": "p"}, "spec": {}});
         assert_eq!(deletion_step(pods, &unbound, None, now), Deletion::Remove);
+    }
+
+    #[test]
+    fn binding_assigns_once() {
+        let pod = json!({"metadata": {"name": "p"}, "spec": {"containers": []}});
+        let bound = bind_pod(&pod, "p", "n1", "2026-11-26T23:07:07Z").unwrap();
+        assert_eq!(bound["spec"]["nodeName"], "n1");
+        assert_eq!(bound["status"]["conditions"][0]["type"], "PodScheduled");
+        let again = bind_pod(&bound, "p", "n2", "t").unwrap_err();
+        assert_eq!(again.code, 409);
+        assert!(again.message.contains("already assigned to node \"n1\""));
     }
 
     #[test]

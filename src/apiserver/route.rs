@@ -28,6 +28,10 @@ pub enum Route {
         namespace: Option<String>,
         name: String,
     },
+    /// `POST namespaces/<ns>/bindings`: bind the pod the body names.
+    Bindings {
+        namespace: String,
+    },
     /// `status` or `scale` of one object.
     Subresource {
         resource: &'static Resource,
@@ -43,12 +47,18 @@ pub enum Route {
 pub enum Sub {
     Status,
     Scale,
+    /// `pods/binding` (and `POST namespaces/<ns>/bindings`, named by the body).
+    Binding,
+    /// `pods/eviction`.
+    Eviction,
 }
 
 fn subresource(r: &'static Resource, ns: Option<&str>, name: &str, sub: &str) -> Route {
     let sub = match sub {
         "status" if r.has_status() => Sub::Status,
         "scale" if r.has_scale() => Sub::Scale,
+        "binding" if r.plural == "pods" => Sub::Binding,
+        "eviction" if r.plural == "pods" => Sub::Eviction,
         _ => return Route::NotFound,
     };
     Route::Subresource {
@@ -94,6 +104,9 @@ fn resource_list(group: &str, version: &str) -> Route {
 fn resource_path(group: &str, version: &str, rest: &[&str]) -> Route {
     let find = |plural: &str| resources::find(group, version, plural);
     match rest {
+        ["namespaces", ns, "bindings"] if group.is_empty() => Route::Bindings {
+            namespace: ns.to_string(),
+        },
         ["namespaces", ns, plural] => match find(plural) {
             Some(r) if r.namespaced => Route::Collection {
                 resource: r,
@@ -222,6 +235,19 @@ mod tests {
             Route::NotFound
         );
         assert_eq!(parse("/api/v1/namespaces/a/pods/p/scale"), Route::NotFound);
+        assert!(matches!(
+            parse("/api/v1/namespaces/a/pods/p/binding"),
+            Route::Subresource {
+                sub: Sub::Binding,
+                ..
+            }
+        ));
+        assert_eq!(
+            parse("/api/v1/namespaces/a/bindings"),
+            Route::Bindings {
+                namespace: "a".into()
+            }
+        );
         assert_eq!(parse("/nope"), Route::NotFound);
     }
 
