@@ -127,7 +127,8 @@ impl ApiServer {
         s.set_read_timeout(Some(std::time::Duration::from_secs(KUBECTL_TIMEOUT_SECS)))
             .expect("read timeout");
         let req = format!(
-            "GET {path_and_query} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+            "{method} {path_and_query} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
         );
         s.write_all(req.as_bytes()).expect("send request");
         let mut out = String::new();
@@ -600,5 +601,38 @@ fn finalizers_and_graceful_pod_deletion() {
     ]);
     assert!(api
         .fails(&["get", "pod", "p", "-n", "team-a"])
+        .contains("not found"));
+
+    // Binding (what the scheduler writes) assigns a pod once; eviction deletes it.
+    let unbound = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"q","namespace":"team-a"},"spec":{"containers":[{"name":"c","image":"busybox"}]}}"#;
+    assert!(api.with_manifest("create", unbound).0);
+    let binding = |node: &str| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"Binding","metadata":{{"name":"q","namespace":"team-a"}},"target":{{"kind":"Node","name":"{node}"}}}}"#
+        )
+    };
+    let (ok, text) = api.with_manifest("create", &binding("n1"));
+    assert!(ok, "{text}");
+    let q = api.json(&["get", "pod", "q", "-n", "team-a"]);
+    assert_eq!(q["spec"]["nodeName"], "n1");
+    assert_eq!(q["status"]["conditions"][0]["type"], "PodScheduled");
+    let resp = api.raw(
+        "POST",
+        "/api/v1/namespaces/team-a/pods/q/binding",
+        &binding("n2"),
+    );
+    assert!(
+        resp.contains(" 409 ") && resp.contains("already assigned"),
+        "{resp}"
+    );
+    let eviction = r#"{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"q","namespace":"team-a"},"deleteOptions":{"gracePeriodSeconds":0}}"#;
+    let resp = api.raw(
+        "POST",
+        "/api/v1/namespaces/team-a/pods/q/eviction",
+        eviction,
+    );
+    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+    assert!(api
+        .fails(&["get", "pod", "q", "-n", "team-a"])
         .contains("not found"));
 }
