@@ -351,6 +351,35 @@ fn generate_name_and_list_resource_version() {
         err.contains("field label not supported: spec.nodeName"),
         "{err}"
     );
+
+    // Pagination: kubectl follows continue tokens; every page is read at one revision.
+    assert_eq!(get(&["--chunk-size=1"]).lines().count(), 3);
+    let page = |q: &str| -> Value {
+        let path = format!("/api/v1/namespaces/team-a/configmaps?limit=2{q}");
+        serde_json::from_str(&api.ok(&["get", "--raw", &path])).expect("list JSON")
+    };
+    let first = page("");
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    let token = first["metadata"]["continue"]
+        .as_str()
+        .expect("a continue token")
+        .to_string();
+    let second = page(&format!("&continue={token}"));
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert!(second["metadata"].get("continue").is_none());
+    assert_eq!(
+        second["metadata"]["resourceVersion"],
+        first["metadata"]["resourceVersion"]
+    );
+    let err = api.fails(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/team-a/configmaps?limit=1&continue=zz",
+    ]);
+    assert!(
+        err.contains("BadRequest") || err.contains("invalid continue"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -540,6 +569,44 @@ fn apply_with_validation_and_every_patch_type() {
         r#"[{"op":"test","path":"/spec/replicas","value":99}]"#,
     ]);
     assert!(err.contains("test operation failed"), "{err}");
+    // The scale and status subresources: scaling is a spec change, status is not, and the
+    // main endpoint ignores status.
+    assert!(api
+        .ok(&["scale", "deploy", "web", "-n", "team-a", "--replicas=2"])
+        .contains("scaled"));
+    let status = r#"{"status":{"replicas":2,"readyReplicas":1}}"#;
+    let sub = [
+        "patch",
+        "deploy",
+        "web",
+        "-n",
+        "team-a",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        status,
+    ];
+    assert!(api.ok(&sub).contains("patched"));
+    patch("merge", r#"{"status":{"replicas":99}}"#);
+    let d = api.json(&["get", "deploy", "web", "-n", "team-a"]);
+    assert_eq!(d["spec"]["replicas"], 2);
+    assert_eq!(
+        d["status"],
+        serde_json::json!({"replicas": 2, "readyReplicas": 1})
+    );
+    assert_eq!(d["metadata"]["generation"], 5);
+    let scale = api.ok(&[
+        "get",
+        "--raw",
+        "/apis/apps/v1/namespaces/team-a/deployments/web/scale",
+    ]);
+    let scale: Value = serde_json::from_str(&scale).expect("Scale JSON");
+    assert_eq!(
+        (scale["kind"].as_str(), scale["spec"]["replicas"].as_i64()),
+        (Some("Scale"), Some(2))
+    );
+    assert_eq!(scale["status"]["selector"], "app=web");
+
     let err = api.fails(&[
         "patch", "deploy", "nope", "-n", "team-a", "--type", "merge", "-p", "{}",
     ]);
