@@ -127,6 +127,26 @@ mod tests {
             .map(|r| r["name"].as_str().unwrap())
             .collect();
         assert!(names.contains(&"pods") && names.contains(&"namespaces"));
+        for sub in [
+            "pods/status",
+            "pods/binding",
+            "pods/eviction",
+            "bindings",
+            "nodes/status",
+        ] {
+            assert!(names.contains(&sub), "{sub} missing");
+        }
+        let apps = resource_list("apps", "v1").unwrap();
+        let scale = apps["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "deployments/scale")
+            .expect("deployments/scale");
+        assert_eq!(
+            (scale["group"].as_str(), scale["kind"].as_str()),
+            (Some("autoscaling"), Some("Scale"))
+        );
         assert!(resource_list("apps", "v2").is_none());
         assert_eq!(groups()["groups"][0]["name"], "apps");
         assert_eq!(version()["minor"], KUBE_MINOR);
