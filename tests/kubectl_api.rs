@@ -515,6 +515,29 @@ fn apply_with_validation_and_every_patch_type() {
     };
     assert_eq!(apply(NAMESPACE), "namespace/team-a created");
     assert_eq!(apply(DEPLOYMENT), "deployment.apps/web created");
+    // Server-side printing: upstream's columns, and `get all` through the `all` category.
+    let table = api.ok(&["get", "deploy", "-n", "team-a"]);
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("web") && l.contains("0/2")),
+        "{table}"
+    );
+    assert!(api
+        .ok(&["get", "all", "-n", "team-a"])
+        .contains("deployment.apps/web"));
     let changed = DEPLOYMENT
         .replace("nginx:1", "nginx:2")
         .replace("replicas: 2", "replicas: 3")

@@ -14,6 +14,39 @@ pub fn rfc3339(unix_ms: i64) -> String {
     )
 }
 
+/// Parses an RFC 3339 UTC timestamp (`2026-11-26T23:07:07Z`, fractional seconds allowed)
+/// into Unix milliseconds.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let s = s.strip_suffix('Z')?;
+    let (date, clock) = s.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (whole, frac) = clock.split_once('.').unwrap_or((clock, ""));
+    let mut t = whole.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
+    let valid = (1..=12).contains(&m) && (1..=31).contains(&day) && hh < 24 && mm < 60 && ss < 61;
+    if !valid || hh < 0 || mm < 0 || ss < 0 {
+        return None;
+    }
+    let millis = match frac.get(..3.min(frac.len())) {
+        Some("") | None => 0,
+        Some(f) => f.parse::<i64>().ok()? * 10_i64.pow(3 - f.len() as u32),
+    };
+    let days = days_from_civil(y, m as u32, day as u32);
+    Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) + millis)
+}
+
+/// (year, month, day) → days since 1970-01-01 (inverse of `civil_from_days`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar
 /// (Howard Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -39,5 +72,31 @@ mod tests {
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_795_734_427_999), "2026-11-26T23:07:07Z");
         assert_eq!(rfc3339(-1_000), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn parses_what_it_formats() {
+        for ms in [
+            0,
+            951_782_400_000,
+            1_795_734_427_000,
+            -86_400_000,
+            4_102_444_800_000,
+        ] {
+            assert_eq!(parse_rfc3339(&rfc3339(ms)), Some(ms));
+        }
+        assert_eq!(
+            parse_rfc3339("2026-11-26T23:07:07.25Z"),
+            Some(1_795_734_427_250)
+        );
+        for bad in [
+            "",
+            "2026-11-26",
+            "2026-13-01T00:00:00Z",
+            "2026-11-26T23:07:07+01:00",
+            "x-1-1T0:0:0Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 }

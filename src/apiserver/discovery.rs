@@ -69,6 +69,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             "kind": r.kind,
             "verbs": VERBS,
             "shortNames": r.short_names,
+            "categories": r.categories(),
         }));
         let sub_verbs = ["get", "patch", "update"];
         if r.has_status() {

@@ -15,7 +15,7 @@ use super::route::{self, Route, Sub};
 use super::selector::Filter;
 use super::storage::{self, Storage, StorageError};
 use super::watch::{self, WatchSpec};
-use super::{discovery, openapi, MAX_REQUEST_BODY_BYTES};
+use super::{discovery, openapi, table, MAX_REQUEST_BODY_BYTES};
 use crate::api::{fail, Status};
 use crate::platform::net::{self, HttpRequest, HttpResponse};
 use crate::platform::Platform;
@@ -149,6 +149,12 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest) -> HttpResponse {
             };
         }
     }
+    let accept = req
+        .headers()
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let content_type = req
         .headers()
         .get("content-type")
@@ -173,13 +179,47 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest) -> HttpResponse {
                 content_type: &content_type,
                 body,
             };
-            api.dispatch(route, call).await
+            let printed = table_resource(&method, &route, &accept);
+            let reply = api.dispatch(route, call).await;
+            match (reply, printed) {
+                (Ok((200, body)), Some(r)) => {
+                    let now = api.platform.clock.wall_unix_ms();
+                    Ok((200, as_table(r, body, now)))
+                }
+                (other, _) => other,
+            }
         }
         Err(s) => Err(s),
     };
     match reply {
         Ok((code, body)) => respond(code, &body),
         Err(s) => respond_status(&s),
+    }
+}
+
+/// The resource whose GET should answer as a Table, if the client asked for one.
+fn table_resource(
+    method: &hyper::Method,
+    route: &Route,
+    accept: &str,
+) -> Option<&'static Resource> {
+    if method != hyper::Method::GET || !table::wants_table(accept) {
+        return None;
+    }
+    match route {
+        Route::Collection { resource, .. } | Route::Object { resource, .. } => Some(resource),
+        _ => None,
+    }
+}
+
+/// A list (its items) or one object, printed as a Table.
+fn as_table(r: &Resource, body: Value, now_ms: i64) -> Value {
+    match body.get("items").and_then(Value::as_array) {
+        Some(items) => table::to_table(r, items, body["metadata"].clone(), now_ms),
+        None => {
+            let rv = body["metadata"]["resourceVersion"].clone();
+            table::to_table(r, &[body], json!({"resourceVersion": rv}), now_ms)
+        }
     }
 }
 

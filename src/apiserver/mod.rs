@@ -18,6 +18,7 @@ pub mod resources;
 pub mod route;
 pub mod selector;
 pub mod storage;
+pub mod table;
 pub mod watch;
 
 use std::sync::Arc;

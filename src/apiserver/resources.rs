@@ -194,6 +194,14 @@ impl Resource {
         )
     }
 
+    /// Discovery categories (`kubectl get all` lists the `all` category).
+    pub fn categories(&self) -> &'static [&'static str] {
+        match self.plural {
+            "pods" | "services" | "deployments" | "replicasets" | "daemonsets" => &["all"],
+            _ => &[],
+        }
+    }
+
     /// Whether the resource has a `scale` subresource.
     pub fn has_scale(&self) -> bool {
         matches!(self.plural, "deployments" | "replicasets")

@@ -1,0 +1,272 @@
+//! Server-side printing: `Accept: application/json;as=Table;v=v1;g=meta.k8s.io` turns a list
+//! or an object into a `meta.k8s.io/v1` Table with upstream's columns per resource, so
+//! `kubectl get` shows READY, STATUS, AGE and friends. Each row carries the object's metadata
+//! (`PartialObjectMetadata`), which `-A` and `--show-labels` need.
+
+use serde_json::{json, Value};
+
+use super::resources::Resource;
+use crate::api::time;
+
+/// Whether the client asked for a Table.
+pub fn wants_table(accept: &str) -> bool {
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=Table") && first.contains("g=meta.k8s.io"))
+}
+
+/// Kubernetes' short age format (`45s`, `5m10s`, `3h`, `2d4h`, `120d`).
+pub fn human_age(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..=119 => format!("{s}s"),
+        120..=599 => format!("{}m{}s", s / 60, s % 60).replace("m0s", "m"),
+        600..=10_799 => format!("{}m", s / 60),
+        10_800..=28_799 => format!("{}h{}m", s / 3600, s % 3600 / 60).replace("h0m", "h"),
+        28_800..=172_799 => format!("{}h", s / 3600),
+        172_800..=691_199 => format!("{}d{}h", s / 86_400, s % 86_400 / 3600).replace("d0h", "d"),
+        691_200..=63_071_999 => format!("{}d", s / 86_400),
+        63_072_000..=252_287_999 => {
+            format!("{}y{}d", s / 31_536_000, s % 31_536_000 / 86_400).replace("y0d", "y")
+        }
+        _ => format!("{}y", s / 31_536_000),
+    }
+}
+
+fn age(obj: &Value, now_ms: i64) -> String {
+    match obj["metadata"]["creationTimestamp"]
+        .as_str()
+        .and_then(time::parse_rfc3339)
+    {
+        Some(created_ms) => human_age((now_ms - created_ms) / 1000),
+        None => "<unknown>".into(),
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "<none>".into(),
+        Value::String(s) if s.is_empty() => "<none>".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn count(v: &Value) -> i64 {
+    v.as_object().map(|m| m.len() as i64).unwrap_or(0)
+}
+
+fn pod_cells(obj: &Value) -> Vec<Value> {
+    let statuses = obj["status"]["containerStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let total = obj["spec"]["containers"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    let ready = statuses.iter().filter(|c| c["ready"] == true).count();
+    let restarts: i64 = statuses
+        .iter()
+        .filter_map(|c| c["restartCount"].as_i64())
+        .sum();
+    let deleting = obj["metadata"]
+        .get("deletionTimestamp")
+        .is_some_and(|t| !t.is_null());
+    let waiting = statuses
+        .iter()
+        .find_map(|c| c["state"]["waiting"]["reason"].as_str());
+    let status = match (deleting, waiting) {
+        (true, _) => "Terminating".to_string(),
+        (false, Some(reason)) => reason.to_string(),
+        _ => obj["status"]["phase"]
+            .as_str()
+            .unwrap_or("Pending")
+            .to_string(),
+    };
+    vec![
+        json!(format!("{ready}/{total}")),
+        json!(status),
+        json!(restarts),
+    ]
+}
+
+/// Columns after NAME and before AGE, as upstream prints them, and the cells of one object.
+fn columns(r: &Resource) -> &'static [&'static str] {
+    match r.plural {
+        "pods" => &["Ready", "Status", "Restarts"],
+        "namespaces" => &["Status"],
+        "nodes" => &["Status", "Roles", "Version"],
+        "services" => &["Type", "Cluster-IP", "External-IP", "Port(s)"],
+        "deployments" => &["Ready", "Up-to-date", "Available"],
+        "replicasets" => &["Desired", "Current", "Ready"],
+        "daemonsets" => &["Desired", "Current", "Ready", "Up-to-date", "Available"],
+        "configmaps" => &["Data"],
+        "secrets" => &["Type", "Data"],
+        _ => &[],
+    }
+}
+
+fn node_ready(obj: &Value) -> String {
+    let conds = obj["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let ready = conds.iter().find(|c| c["type"] == "Ready");
+    let mut s = match ready.and_then(|c| c["status"].as_str()) {
+        Some("True") => "Ready".to_string(),
+        _ => "NotReady".to_string(),
+    };
+    if obj["spec"]["unschedulable"] == true {
+        s.push_str(",SchedulingDisabled");
+    }
+    s
+}
+
+fn service_ports(obj: &Value) -> String {
+    let ports = obj["spec"]["ports"].as_array().cloned().unwrap_or_default();
+    if ports.is_empty() {
+        return "<none>".into();
+    }
+    let one = |p: &Value| {
+        let proto = p["protocol"].as_str().unwrap_or("TCP");
+        match p["nodePort"].as_i64() {
+            Some(np) => format!("{}:{np}/{proto}", p["port"]),
+            None => format!("{}/{proto}", p["port"]),
+        }
+    };
+    ports.iter().map(one).collect::<Vec<_>>().join(",")
+}
+
+fn cells(r: &Resource, obj: &Value) -> Vec<Value> {
+    let st = &obj["status"];
+    let n = |v: &Value| json!(v.as_i64().unwrap_or(0));
+    match r.plural {
+        "pods" => pod_cells(obj),
+        "namespaces" => vec![json!(st["phase"].as_str().unwrap_or("Active"))],
+        "nodes" => vec![
+            json!(node_ready(obj)),
+            json!("<none>"),
+            json!(text(&st["nodeInfo"]["kubeletVersion"])),
+        ],
+        "services" => vec![
+            json!(obj["spec"]["type"].as_str().unwrap_or("ClusterIP")),
+            json!(text(&obj["spec"]["clusterIP"])),
+            json!(text(&st["loadBalancer"]["ingress"][0]["ip"])),
+            json!(service_ports(obj)),
+        ],
+        "deployments" => vec![
+            json!(format!(
+                "{}/{}",
+                st["readyReplicas"].as_i64().unwrap_or(0),
+                obj["spec"]["replicas"].as_i64().unwrap_or(1)
+            )),
+            n(&st["updatedReplicas"]),
+            n(&st["availableReplicas"]),
+        ],
+        "replicasets" => vec![
+            n(&obj["spec"]["replicas"]),
+            n(&st["replicas"]),
+            n(&st["readyReplicas"]),
+        ],
+        "daemonsets" => vec![
+            n(&st["desiredNumberScheduled"]),
+            n(&st["currentNumberScheduled"]),
+            n(&st["numberReady"]),
+            n(&st["updatedNumberScheduled"]),
+            n(&st["numberAvailable"]),
+        ],
+        "configmaps" => vec![json!(count(&obj["data"]) + count(&obj["binaryData"]))],
+        "secrets" => vec![
+            json!(obj["type"].as_str().unwrap_or("Opaque")),
+            json!(count(&obj["data"])),
+        ],
+        _ => vec![],
+    }
+}
+
+fn row(r: &Resource, obj: &Value, now_ms: i64) -> Value {
+    let mut row_cells = vec![obj["metadata"]["name"].clone()];
+    row_cells.extend(cells(r, obj));
+    row_cells.push(json!(age(obj, now_ms)));
+    json!({
+        "cells": row_cells,
+        "object": {
+            "kind": "PartialObjectMetadata",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": obj["metadata"],
+        },
+    })
+}
+
+/// The Table of `objects` (a list's items, or one object) and the list's metadata.
+pub fn to_table(r: &Resource, objects: &[Value], list_meta: Value, now_ms: i64) -> Value {
+    let mut defs = vec![
+        json!({"name": "Name", "type": "string", "format": "name", "description": "Name of the object", "priority": 0}),
+    ];
+    for c in columns(r) {
+        defs.push(
+            json!({"name": c, "type": "string", "format": "", "description": "", "priority": 0}),
+        );
+    }
+    defs.push(json!({"name": "Age", "type": "string", "format": "", "description": "Time since creation", "priority": 0}));
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": list_meta,
+        "columnDefinitions": defs,
+        "rows": objects.iter().map(|o| row(r, o, now_ms)).collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apiserver::resources;
+
+    #[test]
+    fn ages_read_like_kubectl() {
+        assert_eq!(human_age(5), "5s");
+        assert_eq!(human_age(300), "5m");
+        assert_eq!(human_age(310), "5m10s");
+        assert_eq!(human_age(3600), "60m");
+        assert_eq!(human_age(3 * 3600 + 60), "3h1m");
+        assert_eq!(human_age(10 * 3600), "10h");
+        assert_eq!(human_age(2 * 86_400 + 4 * 3600), "2d4h");
+        assert_eq!(human_age(100 * 86_400), "100d");
+        assert_eq!(human_age(-3), "0s");
+    }
+
+    #[test]
+    fn pods_print_ready_status_restarts_and_age() {
+        let pods = resources::find("", "v1", "pods").unwrap();
+        let pod = json!({"metadata": {"name": "p", "creationTimestamp": "2026-11-26T23:07:00Z"},
+            "spec": {"containers": [{"name": "a"}, {"name": "b"}]},
+            "status": {"phase": "Running", "containerStatuses": [
+                {"ready": true, "restartCount": 2, "state": {"running": {}}},
+                {"ready": false, "restartCount": 1, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}});
+        let t = to_table(
+            pods,
+            &[pod],
+            json!({"resourceVersion": "5"}),
+            1_795_734_427_000,
+        );
+        let names: Vec<&str> = t["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["Name", "Ready", "Status", "Restarts", "Age"]);
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!(["p", "1/2", "CrashLoopBackOff", 3, "7s"])
+        );
+        assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+        assert!(wants_table(
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+        ));
+        assert!(!wants_table("application/json"));
+    }
+}
