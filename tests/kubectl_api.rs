@@ -122,12 +122,23 @@ impl ApiServer {
 
     /// One raw HTTP/1.1 request with a JSON body; returns the whole response as text.
     fn raw(&self, method: &str, path_and_query: &str, body: &str) -> String {
+        self.raw_typed(method, path_and_query, "application/json", body)
+    }
+
+    /// One raw HTTP/1.1 request with a body of `content_type`.
+    fn raw_typed(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        content_type: &str,
+        body: &str,
+    ) -> String {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
         s.set_read_timeout(Some(std::time::Duration::from_secs(KUBECTL_TIMEOUT_SECS)))
             .expect("read timeout");
         let req = format!(
-            "{method} {path_and_query} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            "{method} {path_and_query} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
         s.write_all(req.as_bytes()).expect("send request");
@@ -692,6 +703,27 @@ fn finalizers_and_graceful_pod_deletion() {
     assert!(api
         .fails(&["get", "pod", "p", "-n", "team-a"])
         .contains("not found"));
+
+    // YAML bodies are accepted wherever JSON is; other media types get a 415.
+    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-yaml\ndata:\n  k: v\n";
+    let resp = api.raw_typed(
+        "POST",
+        "/api/v1/namespaces/team-a/configmaps",
+        "application/yaml",
+        yaml,
+    );
+    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+    assert_eq!(
+        api.json(&["get", "cm", "from-yaml", "-n", "team-a"])["data"]["k"],
+        "v"
+    );
+    let resp = api.raw_typed(
+        "POST",
+        "/api/v1/namespaces/team-a/configmaps",
+        "text/plain",
+        "x",
+    );
+    assert!(resp.starts_with("HTTP/1.1 415"), "{resp}");
 
     // Binding (what the scheduler writes) assigns a pod once; eviction deletes it.
     let unbound = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"q","namespace":"team-a"},"spec":{"containers":[{"name":"c","image":"busybox"}]}}"#;

@@ -285,8 +285,19 @@ async fn read_body(req: HttpRequest, content_type: &str) -> Result<Option<Value>
     if bytes.is_empty() {
         return Ok(None);
     }
-    if !content_type.contains("json") {
-        let m = format!("the body of the request was in an unknown format - accepted media types include: application/json (got {content_type})");
+    let base = content_type.split(';').next().unwrap_or("").trim();
+    if base.ends_with("yaml") {
+        // YAML is accepted wherever JSON is; it is read into the same JSON value.
+        return serde_yaml::from_slice::<Value>(&bytes)
+            .map(Some)
+            .map_err(|e| {
+                Box::new(Status::bad_request(format!(
+                    "the request body is not valid YAML: {e}"
+                )))
+            });
+    }
+    if !base.ends_with("json") {
+        let m = format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type})");
         return fail(Status::failure(415, "UnsupportedMediaType", m));
     }
     serde_json::from_slice(&bytes).map(Some).map_err(|e| {
