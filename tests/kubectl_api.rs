@@ -295,7 +295,7 @@ fn kubectl_creates_reads_replaces_and_deletes() {
     // Lists, across namespaces and in a named API group.
     let names = api.ok(&["get", "configmaps", "-A", "-o", "name"]);
     assert_eq!(names.trim(), "configmap/cfg");
-    let deploy = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"team-a"},"spec":{"replicas":1}}"#;
+    let deploy = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"team-a"},"spec":{"replicas":1,"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"c","image":"nginx"}]}}}}"#;
     let (ok, text) = api.with_manifest("create", deploy);
     assert!(ok, "{text}");
     assert_eq!(
@@ -703,6 +703,15 @@ fn finalizers_and_graceful_pod_deletion() {
     assert!(api
         .fails(&["get", "pod", "p", "-n", "team-a"])
         .contains("not found"));
+
+    // Per-kind validation with upstream's wording.
+    let no_image = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"bad","namespace":"team-a"},"spec":{"containers":[{"name":"c"}]}}"#;
+    let (ok, text) = api.with_manifest("create", no_image);
+    assert!(!ok);
+    assert!(
+        text.contains(r#"Pod "bad" is invalid: spec.containers[0].image: Required value"#),
+        "{text}"
+    );
 
     // YAML bodies are accepted wherever JSON is; other media types get a 415.
     let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-yaml\ndata:\n  k: v\n";

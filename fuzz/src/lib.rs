@@ -566,7 +566,17 @@ impl Harness {
                 }),
                 Err(MvccError::Compacted)
             );
-            assert_eq!(mvcc.events(compact, ALL, ALL), Err(MvccError::Compacted));
+            assert_eq!(
+                mvcc.events(compact - 1, ALL, ALL),
+                Err(MvccError::Compacted)
+            );
+            // As in etcd, a watch may start at the compaction revision: it sees that
+            // revision's surviving puts (its deletes were compacted away).
+            let at_compact = mvcc.events(compact, ALL, ALL).expect("compaction revision");
+            assert!(at_compact
+                .iter()
+                .filter(|e| e.kv.mod_revision == compact)
+                .all(|e| e.kind == m::EventKind::Put && e.prev_kv.is_none()));
         }
         let events = mvcc
             .events(compact + 1, ALL, ALL)

@@ -15,7 +15,7 @@ use super::route::{self, Route, Sub};
 use super::selector::Filter;
 use super::storage::{self, Storage, StorageError};
 use super::watch::{self, WatchSpec};
-use super::{discovery, openapi, table, MAX_REQUEST_BODY_BYTES};
+use super::{discovery, openapi, table, validate, MAX_REQUEST_BODY_BYTES};
 use crate::api::{fail, Status};
 use crate::platform::net::{self, HttpRequest, HttpResponse};
 use crate::platform::Platform;
@@ -526,6 +526,7 @@ impl Api {
             random: [rng.next_u64(), rng.next_u64(), rng.next_u64()],
         };
         let meta = objects::prepare_create(&mut obj, r, ns, &inputs)?;
+        validate::check(r, &obj)?;
         let key = route::object_key(r, ns, &meta.name);
         if dry_run {
             return match self.storage.get(key.as_bytes()).await {
@@ -562,6 +563,7 @@ impl Api {
             }
             let mut new = change(&old)?;
             objects::prepare_update(&mut new, &old, r)?;
+            validate::check(r, &new)?;
             if want.dry_run {
                 new["metadata"]["resourceVersion"] = Value::String(old_rev.to_string());
                 return Ok(new);

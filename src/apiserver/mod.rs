@@ -19,6 +19,7 @@ pub mod route;
 pub mod selector;
 pub mod storage;
 pub mod table;
+pub mod validate;
 pub mod watch;
 
 use std::sync::Arc;

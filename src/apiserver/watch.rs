@@ -183,6 +183,8 @@ async fn follow(
     loop {
         let msg = tokio::select! {
             biased;
+            // The client went away: end the store watch now, not at the next event.
+            _ = out.closed() => return,
             m = watch.responses.message() => m,
             _ = ticker.tick(), if spec.bookmarks => {
                 let _ = watch.requests.try_send(progress_request());
