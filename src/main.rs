@@ -169,6 +169,19 @@ fn run_etcd(a: EtcdArgs) -> Result<(), String> {
         .unwrap_or_else(|| PathBuf::from(format!("{}.etcd", a.name)));
     let plat =
         Platform::real(&a.name, &dir).map_err(|e| format!("data dir {}: {e}", dir.display()))?;
+    until_signal(|shutdown| async move {
+        store::run(cfg, plat, shutdown)
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// Runs a component on a fresh runtime until it ends or SIGTERM/Ctrl-C asks it to stop.
+fn until_signal<F, Fut>(component: F) -> Result<(), String>
+where
+    F: FnOnce(task::Shutdown) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
     platform::block_on(async move {
         let (trigger, shutdown) = task::shutdown_pair();
         task::spawn(async move {
@@ -176,9 +189,7 @@ fn run_etcd(a: EtcdArgs) -> Result<(), String> {
             tracing::info!("shutting down");
             trigger.trigger();
         });
-        store::run(cfg, plat, shutdown)
-            .await
-            .map_err(|e| e.to_string())
+        component(shutdown).await
     })
 }
 
@@ -192,13 +203,7 @@ fn run_apiserver(a: ApiserverArgs) -> Result<(), String> {
         etcd_server: first_url(&a.etcd_servers).to_string(),
     };
     let plat = Platform::real_diskless("apiserver");
-    platform::block_on(async move {
-        let (trigger, shutdown) = task::shutdown_pair();
-        task::spawn(async move {
-            platform::signal::terminate().await;
-            tracing::info!("shutting down");
-            trigger.trigger();
-        });
+    until_signal(|shutdown| async move {
         apiserver::run(cfg, plat, shutdown)
             .await
             .map_err(|e| e.to_string())

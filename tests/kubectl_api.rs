@@ -98,8 +98,10 @@ impl ApiServer {
         child.wait_with_output().expect("kubectl output")
     }
 
-    /// Starts kubectl in the background (for `get -w`), ended by `timeout` after `secs`.
-    fn kubectl_background(&self, secs: u64, args: &[&str]) -> Child {
+    /// Starts kubectl in the background (for `get -w`), ended by `timeout` after `secs`; its
+    /// output goes to `out`, so a test can wait for what it printed so far.
+    fn kubectl_background(&self, secs: u64, args: &[&str], out: &Path) -> Child {
+        let file = std::fs::File::create(out).expect("kubectl output file");
         let server = format!("http://127.0.0.1:{}", self.port);
         Command::new("timeout")
             .arg(secs.to_string())
@@ -109,8 +111,8 @@ impl ApiServer {
             .env("HOME", &self.home)
             .env("KUBECONFIG", self.home.join("none"))
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(file)
+            .stderr(Stdio::null())
             .spawn()
             .expect("spawn kubectl")
     }
@@ -407,9 +409,8 @@ fn watches_stream_changes_and_expire_after_compaction() {
         )
     };
     assert!(api.with_manifest("create", &cm("before", "web")).0);
-    let all = api.kubectl_background(
-        8,
-        &[
+    let watch = |name: &str, extra: &[&str]| {
+        let mut args = vec![
             "get",
             "cm",
             "-n",
@@ -418,25 +419,19 @@ fn watches_stream_changes_and_expire_after_compaction() {
             "--output-watch-events",
             "-o",
             "json",
-        ],
-    );
-    let web = api.kubectl_background(
-        8,
-        &[
-            "get",
-            "cm",
-            "-n",
-            "team-a",
-            "-w",
-            "--output-watch-events",
-            "-o",
-            "json",
-            "-l",
-            "app=web",
-        ],
-    );
-    // Both watches list first (the synthetic ADDED of "before"); give them time to start.
-    std::thread::sleep(std::time::Duration::from_secs(2));
+        ];
+        args.extend(extra);
+        let out = store.dir().join(name);
+        (api.kubectl_background(8, &args, &out), out)
+    };
+    let (all, all_out) = watch("watch-all.out", &[]);
+    let (web, web_out) = watch("watch-web.out", &["-l", "app=web"]);
+    // Both watches list first (the synthetic ADDED of "before"): wait until both printed it.
+    wait_until(20, "both watches started", || {
+        [&all_out, &web_out]
+            .iter()
+            .all(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("\"before\"")))
+    });
     assert!(api.with_manifest("create", &cm("other", "db")).0);
     let (ok, text) = api.with_manifest("replace", &cm("before", "db"));
     assert!(ok, "{text}");
@@ -444,9 +439,10 @@ fn watches_stream_changes_and_expire_after_compaction() {
         .ok(&["delete", "cm", "other", "-n", "team-a"])
         .contains("deleted"));
 
-    let events = |child: Child| -> Vec<(String, String)> {
-        let out = child.wait_with_output().expect("kubectl output");
-        String::from_utf8_lossy(&out.stdout)
+    let events = |mut child: Child, out: &Path| -> Vec<(String, String)> {
+        child.wait().expect("kubectl ends at its timeout");
+        std::fs::read_to_string(out)
+            .expect("kubectl output")
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .map(|e| {
@@ -464,7 +460,7 @@ fn watches_stream_changes_and_expire_after_compaction() {
             .collect()
     };
     assert_eq!(
-        events(all),
+        events(all, &all_out),
         pairs(&[
             ("ADDED", "before"),
             ("ADDED", "other"),
@@ -474,7 +470,7 @@ fn watches_stream_changes_and_expire_after_compaction() {
     );
     // With a selector, "before" leaving app=web is a DELETED; "other" never matched.
     assert_eq!(
-        events(web),
+        events(web, &web_out),
         pairs(&[("ADDED", "before"), ("DELETED", "before")])
     );
 

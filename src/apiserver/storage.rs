@@ -142,26 +142,12 @@ impl Storage {
 
     /// Every object under `prefix`, in key order, and the store revision they were read at.
     pub async fn list(&self, prefix: &[u8]) -> Result<(Vec<Stored>, i64), StorageError> {
-        let req = pb::RangeRequest {
-            key: prefix.to_vec(),
-            range_end: prefix_end(prefix),
-            limit: MAX_LIST_OBJECTS,
-            ..Default::default()
-        };
-        let r = self.kv.clone().range(req).await.map_err(unavailable)?;
-        let r = r.into_inner();
-        if r.more {
+        let page = self.list_page(prefix, &prefix_end(prefix), 0, 0).await?;
+        if page.more {
             return Err(StorageError::TooLarge);
         }
-        let items = r
-            .kvs
-            .into_iter()
-            .map(|kv| Stored {
-                value: kv.value,
-                mod_revision: kv.mod_revision,
-            })
-            .collect();
-        Ok((items, header_rev(&r.header)))
+        let items = page.items.into_iter().map(|(_, s)| s).collect();
+        Ok((items, page.revision))
     }
 
     /// Watches every key under `prefix` from `start_rev`, with previous values.
@@ -272,17 +258,7 @@ impl Storage {
         expect_mod: i64,
         value: Vec<u8>,
     ) -> Result<i64, StorageError> {
-        let txn = pb::TxnRequest {
-            compare: vec![compare_mod(key, expect_mod)],
-            success: vec![op_put(key, value)],
-            failure: vec![op_get(key)],
-        };
-        let r = self.kv.clone().txn(txn).await.map_err(unavailable)?;
-        let r = r.into_inner();
-        if r.succeeded {
-            return Ok(header_rev(&r.header));
-        }
-        Err(failure_reason(&r))
+        self.if_unchanged(key, expect_mod, op_put(key, value)).await
     }
 
     /// Deletes the object at `key` if it is still at `expect_mod`; returns the revision.
@@ -295,9 +271,20 @@ impl Storage {
                 },
             )),
         };
+        self.if_unchanged(key, expect_mod, del).await
+    }
+
+    /// Runs `op` if `key` is still at `expect_mod`; otherwise says whether it is gone or
+    /// changed. Returns the revision of the write.
+    async fn if_unchanged(
+        &self,
+        key: &[u8],
+        expect_mod: i64,
+        op: pb::RequestOp,
+    ) -> Result<i64, StorageError> {
         let txn = pb::TxnRequest {
             compare: vec![compare_mod(key, expect_mod)],
-            success: vec![del],
+            success: vec![op],
             failure: vec![op_get(key)],
         };
         let r = self.kv.clone().txn(txn).await.map_err(unavailable)?;

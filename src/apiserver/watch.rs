@@ -116,17 +116,18 @@ async fn stream_events(
     let watch = match storage.watch(spec.prefix.as_bytes(), start).await {
         Ok(w) => w,
         Err(e) => {
-            let status = Status::failure(503, "ServiceUnavailable", e.to_string());
-            let _ = out
-                .send(event_line(
-                    "ERROR",
-                    &serde_json::to_value(status).expect("Status serializes"),
-                ))
-                .await;
+            send_unavailable(out, &e).await;
             return;
         }
     };
     follow(watch, &spec, start, clock, out).await;
+}
+
+/// Ends a watch with an ERROR event: the store could not be read.
+async fn send_unavailable(out: &mpsc::Sender<Bytes>, e: &super::storage::StorageError) {
+    let status = Status::failure(503, "ServiceUnavailable", e.to_string());
+    let object = serde_json::to_value(status).expect("Status serializes");
+    let _ = out.send(event_line("ERROR", &object)).await;
 }
 
 /// Sends the current objects as ADDED (and the end-of-initial-events bookmark when asked);
@@ -139,13 +140,7 @@ async fn send_current(
     let (items, rev) = match storage.list(spec.prefix.as_bytes()).await {
         Ok(v) => v,
         Err(e) => {
-            let status = Status::failure(503, "ServiceUnavailable", e.to_string());
-            let _ = out
-                .send(event_line(
-                    "ERROR",
-                    &serde_json::to_value(status).expect("Status serializes"),
-                ))
-                .await;
+            send_unavailable(out, &e).await;
             return None;
         }
     };
