@@ -299,6 +299,9 @@ fn decode_leases(r: &mut Reader<'_>) -> Result<BTreeMap<i64, Lease>, String> {
     Ok(leases)
 }
 
+/// Most writes one revision may hold in a snapshot (far above any txn the server accepts).
+pub const MAX_WRITES_PER_REVISION: usize = 1 << 20;
+
 /// The change log from the writes kept by compaction: after the compaction revision each
 /// revision's subs must be exactly `0..n`, and every such revision (after the empty first
 /// revision) must have written something, since only writing txns create revisions. At the
@@ -314,6 +317,14 @@ fn rebuild_log(
         let keys = log.entry(rev.main).or_default();
         let sub = usize::try_from(rev.sub).map_err(|_| "sub out of range".to_string())?;
         if rev.main == revs.compact && sub > keys.len() {
+            // Placeholders for deletes compaction dropped; bounded, since a corrupt sub must
+            // not make us allocate without limit.
+            if sub > MAX_WRITES_PER_REVISION {
+                return Err(format!(
+                    "revision {} claims more than {MAX_WRITES_PER_REVISION} writes",
+                    rev.main
+                ));
+            }
             keys.resize(sub, Vec::new());
         }
         if keys.len() != sub {
