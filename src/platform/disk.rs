@@ -661,6 +661,14 @@ impl Disk for SimDisk {
         check_path(to)?;
         let mut state = self.state();
         state.file(from)?;
+        // Linux checks "the target is an ancestor of the source" before "the target is a
+        // directory": renaming `d/c` onto `d` fails with ENOTEMPTY, not EISDIR.
+        if ancestors_of(from).any(|dir| dir == to) {
+            return Err(io::Error::new(
+                io::ErrorKind::DirectoryNotEmpty,
+                format!("{to} is an ancestor of {from}"),
+            ));
+        }
         state.prepare_file_slot(to)?;
         if from != to {
             let file = state.files.remove(from).expect("presence checked above");
@@ -794,6 +802,13 @@ mod tests {
         assert_eq!(kind(disk.fsync("wal/2.wal")), io::ErrorKind::NotFound);
         assert_eq!(kind(disk.len("wal/2.wal")), io::ErrorKind::NotFound);
         assert_eq!(kind(disk.read("wal")), io::ErrorKind::IsADirectory);
+        disk.create("wal/x/y").unwrap();
+        assert_eq!(
+            kind(disk.rename("wal/x/y", "wal")),
+            io::ErrorKind::DirectoryNotEmpty,
+            "a rename onto an ancestor of the source"
+        );
+        disk.remove("wal/x/y").unwrap();
         assert_eq!(disk.list("wal").unwrap(), Vec::<String>::new());
         assert_eq!(disk.list("nope/deeper").unwrap(), Vec::<String>::new());
     }
