@@ -763,3 +763,141 @@ fn finalizers_and_graceful_pod_deletion() {
         .fails(&["get", "pod", "q", "-n", "team-a"])
         .contains("not found"));
 }
+
+#[test]
+fn defaults_admission_and_namespace_lifecycle() {
+    if !require_tools() {
+        return;
+    }
+    let store = Cluster::single();
+    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+
+    // The namespaces every cluster has.
+    wait_until(20, "the built-in namespaces exist", || {
+        let names = api.ok(&["get", "namespaces", "-o", "name"]);
+        ["default", "kube-system", "kube-public", "kube-node-lease"]
+            .iter()
+            .all(|n| names.contains(&format!("namespace/{n}\n")))
+    });
+    let err = api.fails(&["delete", "namespace", "kube-system"]);
+    assert!(err.contains("this namespace may not be deleted"), "{err}");
+
+    // Pod defaults and admission: service account, tolerations, status, QoS.
+    assert!(api.with_manifest("create", NAMESPACE).0);
+    let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"team-a"},"spec":{"containers":[{"name":"c","image":"nginx","ports":[{"containerPort":80}]}]}}"#;
+    let (ok, text) = api.with_manifest("create", pod);
+    assert!(ok, "{text}");
+    let p = api.json(&["get", "pod", "p", "-n", "team-a"]);
+    assert_eq!(p["spec"]["serviceAccountName"], "default");
+    assert_eq!(p["spec"]["restartPolicy"], "Always");
+    assert_eq!(p["spec"]["terminationGracePeriodSeconds"], 30);
+    assert_eq!(p["spec"]["containers"][0]["imagePullPolicy"], "Always");
+    assert_eq!(p["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
+    let tolerations = p["spec"]["tolerations"].as_array().expect("tolerations");
+    assert_eq!(tolerations.len(), 2, "{tolerations:?}");
+    assert!(tolerations.iter().all(|t| t["tolerationSeconds"] == 300));
+    assert_eq!(p["status"]["phase"], "Pending");
+    assert_eq!(p["status"]["qosClass"], "BestEffort");
+    // A pod's spec is fixed after creation except for images and a few fields.
+    let moved = r#"{"spec":{"nodeName":"elsewhere"}}"#;
+    let err = api.fails(&["patch", "pod", "p", "-n", "team-a", "-p", moved]);
+    assert!(
+        err.contains("pod updates may not change fields other than"),
+        "{err}"
+    );
+    let image = r#"{"spec":{"containers":[{"name":"c","image":"nginx:1.27"}]}}"#;
+    api.ok(&["patch", "pod", "p", "-n", "team-a", "-p", image]);
+
+    // Workload defaults, immutable selector, generation only on spec changes.
+    let deploy = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"team-a"},"spec":{"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"c","image":"nginx"}]}}}}"#;
+    assert!(api.with_manifest("create", deploy).0);
+    let d = api.json(&["get", "deployment", "web", "-n", "team-a"]);
+    assert_eq!(d["spec"]["replicas"], 1);
+    assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
+    assert_eq!(d["spec"]["revisionHistoryLimit"], 10);
+    assert_eq!(d["metadata"]["generation"], 1);
+    api.ok(&["label", "deployment", "web", "-n", "team-a", "tier=front"]);
+    let generation = |api: &ApiServer| {
+        let d = api.json(&["get", "deployment", "web", "-n", "team-a"]);
+        d["metadata"]["generation"].as_i64()
+    };
+    assert_eq!(generation(&api), Some(1), "labels are not spec");
+    api.ok(&["scale", "deployment", "web", "-n", "team-a", "--replicas=3"]);
+    assert_eq!(generation(&api), Some(2));
+    let selector = r#"{"spec":{"selector":{"matchLabels":{"app":"other"}},"template":{"metadata":{"labels":{"app":"other"}}}}}"#;
+    let err = api.fails(&["patch", "deployment", "web", "-n", "team-a", "-p", selector]);
+    assert!(
+        err.contains("spec.selector") && err.contains("field is immutable"),
+        "{err}"
+    );
+
+    // Label syntax.
+    let bad = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"bad","namespace":"team-a","labels":{"ok":"bad value!"}}}"#;
+    let (ok, text) = api.with_manifest("create", bad);
+    assert!(
+        !ok && text.contains("metadata.labels: Invalid value"),
+        "{text}"
+    );
+
+    // Namespace deletion: Terminating until the namespace controller finalizes it; nothing
+    // new may be created meanwhile.
+    api.ok(&["delete", "namespace", "team-a", "--wait=false"]);
+    let ns = api.json(&["get", "namespace", "team-a"]);
+    assert_eq!(ns["status"]["phase"], "Terminating");
+    let cm =
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"late","namespace":"team-a"}}"#;
+    let (ok, text) = api.with_manifest("create", cm);
+    assert!(
+        !ok && text.contains("because it is being terminated"),
+        "{text}"
+    );
+    let finalize = r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"team-a"},"spec":{"finalizers":[]}}"#;
+    let resp = api.raw("PUT", "/api/v1/namespaces/team-a/finalize", finalize);
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let err = api.fails(&["get", "namespace", "team-a"]);
+    assert!(err.contains("not found"), "{err}");
+}
+
+#[test]
+fn the_watch_cache_serves_lists_and_refuses_future_versions() {
+    if !require_tools() {
+        return;
+    }
+    let store = Cluster::single();
+    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    wait_until(20, "the cache has the built-in namespaces", || {
+        let resp = api.raw_get("/api/v1/namespaces?resourceVersion=0");
+        resp.contains(r#""name":"kube-node-lease""#)
+    });
+    // A watch from a revision the store has not reached: upstream's 504 after a short wait.
+    let future = store.member(0).revision() + 1000;
+    let resp = api.raw_get(&format!(
+        "/api/v1/namespaces?watch=true&resourceVersion={future}&timeoutSeconds=10"
+    ));
+    assert!(
+        resp.contains("Too large resource version") && resp.contains(r#""code":504"#),
+        "{resp}"
+    );
+    // A watch from the current revision sees only what happens next.
+    let now = store.member(0).revision();
+    let out = store.dir().join("watch-ns.out");
+    let child = api.kubectl_background(
+        6,
+        &[
+            "get",
+            "--raw",
+            &format!("/api/v1/namespaces?watch=true&resourceVersion={now}"),
+        ],
+        &out,
+    );
+    assert!(api.with_manifest("create", NAMESPACE).0);
+    wait_until(20, "the watch saw the new namespace", || {
+        std::fs::read_to_string(&out).is_ok_and(|t| t.contains("team-a"))
+    });
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        !text.contains("kube-system"),
+        "no replay of older objects: {text}"
+    );
+    drop(child);
+}

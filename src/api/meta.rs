@@ -75,6 +75,56 @@ pub fn dns_label_problem(name: &str) -> Option<String> {
     dns_subdomain_problem(name)
 }
 
+/// Whether `s` matches `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]` (label values may also be
+/// empty; the caller decides).
+fn is_label_token(s: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_alphanumeric();
+    let inner = |c: char| alnum(c) || c == '-' || c == '_' || c == '.';
+    s.chars().next().is_some_and(alnum)
+        && s.chars().last().is_some_and(alnum)
+        && s.chars().all(inner)
+}
+
+/// Why a label or annotation key is not a qualified name (`[prefix/]name`).
+pub fn qualified_name_problem(key: &str) -> Option<String> {
+    const NAME_RULE: &str = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+    let (prefix, name) = match key.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    if let Some(p) = prefix {
+        if p.is_empty() {
+            return Some("prefix part must be non-empty".into());
+        }
+        if let Some(problem) = dns_subdomain_problem(p) {
+            return Some(format!("prefix part {problem}"));
+        }
+    }
+    if name.is_empty() {
+        return Some("name part must be non-empty".into());
+    }
+    if name.len() > MAX_LABEL_BYTES {
+        return Some(format!(
+            "name part must be no more than {MAX_LABEL_BYTES} characters"
+        ));
+    }
+    if !is_label_token(name) {
+        return Some(NAME_RULE.into());
+    }
+    None
+}
+
+/// Why a label value is not valid (empty is valid).
+pub fn label_value_problem(value: &str) -> Option<String> {
+    if value.len() > MAX_LABEL_BYTES {
+        return Some(format!("must be no more than {MAX_LABEL_BYTES} characters"));
+    }
+    if !value.is_empty() && !is_label_token(value) {
+        return Some("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')".into());
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +147,21 @@ mod tests {
         assert!(dns_subdomain_problem(&"a".repeat(254)).is_some());
         assert_eq!(dns_label_problem("kube-system"), None);
         assert!(dns_label_problem("a.b").is_some());
+    }
+
+    #[test]
+    fn label_keys_and_values_follow_the_upstream_rules() {
+        assert_eq!(qualified_name_problem("app"), None);
+        assert_eq!(qualified_name_problem("app.kubernetes.io/name"), None);
+        assert_eq!(qualified_name_problem("A_b.c-9"), None);
+        assert!(qualified_name_problem("bad key!").is_some());
+        assert!(qualified_name_problem("/x").is_some());
+        assert!(qualified_name_problem("Example.com/x").is_some());
+        assert!(qualified_name_problem("a/").is_some());
+        assert!(qualified_name_problem(&"a".repeat(64)).is_some());
+        assert_eq!(label_value_problem(""), None);
+        assert_eq!(label_value_problem("v1.2_x-Y"), None);
+        assert!(label_value_problem("-v").is_some());
+        assert!(label_value_problem("bad value!").is_some());
     }
 }

@@ -11,4 +11,4 @@ pub mod status;
 pub mod time;
 
 pub use meta::ObjectMeta;
-pub use status::{fail, Status, StatusDetails};
+pub use status::{fail, Status, StatusCause, StatusDetails};

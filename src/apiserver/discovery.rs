@@ -78,6 +78,10 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
                 "namespaced": r.namespaced, "kind": r.kind, "verbs": sub_verbs}),
             );
         }
+        if r.plural == "namespaces" {
+            served.push(json!({"name": "namespaces/finalize", "singularName": "",
+                "namespaced": false, "kind": "Namespace", "verbs": ["update"]}));
+        }
         if r.plural == "pods" {
             for (sub, kind) in [("binding", "Binding"), ("eviction", "Eviction")] {
                 served.push(json!({"name": format!("pods/{sub}"), "singularName": "",

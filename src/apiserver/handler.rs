@@ -6,6 +6,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use serde_json::{json, Value};
 
+use super::cache::Caches;
 use super::objects::{self, CreateInputs, Deletion};
 use super::paging;
 use super::patch::{self, PatchKind};
@@ -15,11 +16,13 @@ use super::route::{self, Route, Sub};
 use super::selector::Filter;
 use super::storage::{self, Storage, StorageError};
 use super::watch::{self, WatchSpec};
-use super::{discovery, openapi, table, validate, MAX_REQUEST_BODY_BYTES};
+use super::{admission, defaults, discovery, openapi, table, validate, MAX_REQUEST_BODY_BYTES};
 use crate::api::{fail, Status};
 use crate::platform::net::{self, HttpRequest, HttpResponse};
 use crate::platform::Platform;
 
+/// Pause between attempts to create the built-in namespaces while the store is unreachable.
+const BUILTIN_RETRY_MS: u64 = 500;
 /// Times a conditional delete is retried when the object changes underneath it.
 const MAX_DELETE_ATTEMPTS: usize = 3;
 
@@ -27,6 +30,19 @@ const MAX_DELETE_ATTEMPTS: usize = 3;
 pub struct Api {
     pub storage: Storage,
     pub platform: Platform,
+    /// One watch cache per resource type, serving watches and `resourceVersion=0` lists.
+    pub caches: Caches,
+}
+
+impl Api {
+    pub fn new(storage: Storage, platform: Platform) -> Api {
+        let caches = Caches::new(storage.clone(), platform.clock.clone());
+        Api {
+            storage,
+            platform,
+            caches,
+        }
+    }
 }
 
 type Reply = Result<(u16, Value), Box<Status>>;
@@ -47,6 +63,8 @@ struct Write {
     /// The `resourceVersion` the client requires the object to be at.
     rv: Option<String>,
     dry_run: bool,
+    /// The binding subresource may set `spec.nodeName`, which a pod update may not.
+    binding: bool,
 }
 
 impl Write {
@@ -55,6 +73,7 @@ impl Write {
         Write {
             rv: rv.filter(|v| !v.is_empty()).map(str::to_string),
             dry_run,
+            binding: false,
         }
     }
 }
@@ -263,7 +282,8 @@ fn watch_spec(
 fn start_watch(api: &Api, spec: WatchSpec) -> HttpResponse {
     let (tx, rx) = tokio::sync::mpsc::channel(watch::WATCH_EVENT_QUEUE);
     let clock = api.platform.clock.clone();
-    crate::platform::task::spawn(watch::run(api.storage.clone(), spec, clock, tx));
+    let cache = api.caches.of(spec.resource);
+    crate::platform::task::spawn(watch::run(cache, spec, clock, tx));
     hyper::Response::builder()
         .header("content-type", "application/json")
         .body(net::stream_body(rx))
@@ -456,10 +476,18 @@ impl Api {
         Ok((200, self.read(r, ns, name).await?.0))
     }
 
-    async fn list(&self, r: &Resource, ns: Option<&str>, query: &Query) -> Reply {
+    async fn list(&self, r: &'static Resource, ns: Option<&str>, query: &Query) -> Reply {
         let bad = |m: String| Box::new(Status::bad_request(m));
         let filter = Filter::from_query(query, r.plural).map_err(bad)?;
         let prefix = route::collection_prefix(r, ns);
+        let any_version = query.get("resourceVersion").map(String::as_str) == Some("0");
+        let fresh_list = query.get("continue").is_none_or(|c| c.is_empty());
+        if any_version && fresh_list {
+            // "Any version" lists are served from the watch cache, as upstream does.
+            if let Some(list) = self.list_cached(r, &prefix, &filter) {
+                return Ok((200, list));
+            }
+        }
         let limit = match query.get("limit").map(String::as_str) {
             None | Some("") => 0,
             Some(l) => l
@@ -507,25 +535,78 @@ impl Api {
         ))
     }
 
-    async fn require_namespace(&self, r: &Resource, ns: Option<&str>) -> Result<(), Box<Status>> {
+    /// The list from the resource's watch cache, if the cache is filled.
+    fn list_cached(&self, r: &'static Resource, prefix: &str, filter: &Filter) -> Option<Value> {
+        let cache = self.caches.of(r);
+        let (objs, rev, _) = cache.with(|s| s.ready().then(|| s.snapshot(prefix)))?;
+        let items: Vec<&Value> = objs
+            .iter()
+            .map(|o| &**o)
+            .filter(|o| filter.matches(o))
+            .collect();
+        Some(json!({
+            "kind": format!("{}List", r.kind),
+            "apiVersion": r.api_version(),
+            "metadata": {"resourceVersion": rev.to_string()},
+            "items": items,
+        }))
+    }
+
+    /// Namespace lifecycle admission: new objects only in a namespace that exists and is
+    /// not being deleted.
+    /// Creates the [`admission::BUILTIN_NAMESPACES`] that do not exist yet, retrying until
+    /// the store answers.
+    pub async fn ensure_builtin_namespaces(&self) {
+        let namespaces = super::resources::find("", "v1", "namespaces").expect("served");
+        for ns in admission::BUILTIN_NAMESPACES {
+            loop {
+                let obj =
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+                match self.create(namespaces, None, obj, false).await {
+                    Ok(_) => break,
+                    Err(s) if s.code == 409 => break,
+                    Err(s) => {
+                        tracing::debug!(namespace = ns, error = %s.message, "cannot create yet");
+                        let pause = std::time::Duration::from_millis(BUILTIN_RETRY_MS);
+                        self.platform.clock.sleep(pause).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn require_namespace(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<(), Box<Status>> {
         let (true, Some(ns)) = (r.namespaced, ns) else {
             return Ok(());
         };
         let namespaces = super::resources::find("", "v1", "namespaces").expect("served");
-        self.read(namespaces, None, ns).await.map(|_| ())
+        let (namespace, _) = self.read(namespaces, None, ns).await?;
+        if objects::is_being_deleted(&namespace) {
+            return fail(admission::namespace_terminating(r, ns, name));
+        }
+        Ok(())
     }
 
     async fn create(&self, r: &Resource, ns: Option<&str>, mut obj: Value, dry_run: bool) -> Reply {
         if r.namespaced && ns.is_none() {
             return fail(method_not_allowed("POST"));
         }
-        self.require_namespace(r, ns).await?;
         let rng = &self.platform.rng;
         let inputs = CreateInputs {
             now_unix_ms: self.platform.clock.wall_unix_ms(),
             random: [rng.next_u64(), rng.next_u64(), rng.next_u64()],
         };
         let meta = objects::prepare_create(&mut obj, r, ns, &inputs)?;
+        self.require_namespace(r, ns, &meta.name).await?;
+        defaults::apply(r, &mut obj);
+        if r.plural == "pods" && r.group.is_empty() {
+            defaults::admit_new_pod(&mut obj);
+        }
         validate::check(r, &obj)?;
         let key = route::object_key(r, ns, &meta.name);
         if dry_run {
@@ -562,8 +643,15 @@ impl Api {
                 return fail(Status::conflict(r.group, r.plural, name));
             }
             let mut new = change(&old)?;
+            // Defaults first, so a client that leaves defaulted fields out does not change
+            // the spec (and its generation).
+            defaults::apply(r, &mut new);
             objects::prepare_update(&mut new, &old, r)?;
-            validate::check(r, &new)?;
+            if want.binding {
+                validate::check(r, &new)?;
+            } else {
+                validate::check_update(r, &new, &old)?;
+            }
             if want.dry_run {
                 new["metadata"]["resourceVersion"] = Value::String(old_rev.to_string());
                 return Ok(new);
@@ -693,6 +781,19 @@ impl Api {
                 self.bind(r, ns, name, &need_body(body)?, call.dry_run)
                     .await
             }
+            (Sub::Finalize, "PUT") => {
+                let body = need_body(body)?;
+                let want = Write::of(&body, call.dry_run);
+                let finalizers = body["spec"]["finalizers"].clone();
+                let new = self
+                    .modify(r, ns, name, want, |old| {
+                        let mut o = old.clone();
+                        o["spec"]["finalizers"] = finalizers.clone();
+                        Ok(o)
+                    })
+                    .await?;
+                Ok((200, new))
+            }
             (Sub::Eviction, "POST") => {
                 let body = body.unwrap_or(Value::Null);
                 let opts = DeleteOptions::from(body.get("deleteOptions"), call.dry_run)?;
@@ -719,7 +820,11 @@ impl Api {
             return fail(Status::bad_request(m));
         }
         let now = crate::api::time::rfc3339(self.platform.clock.wall_unix_ms());
-        let want = Write { rv: None, dry_run };
+        let want = Write {
+            rv: None,
+            dry_run,
+            binding: true,
+        };
         self.modify(pods, Some(ns), name, want, |old| {
             objects::bind_pod(old, name, &node, &now)
         })
@@ -734,6 +839,9 @@ impl Api {
         name: &str,
         opts: &DeleteOptions,
     ) -> Reply {
+        if let Some(s) = admission::undeletable(r, name) {
+            return fail(s);
+        }
         let key = route::object_key(r, ns, name);
         for _ in 0..MAX_DELETE_ATTEMPTS {
             let (obj, rev) = self.read(r, ns, name).await?;

@@ -2,11 +2,15 @@
 //! discovery, object rules (server-set metadata, resourceVersion preconditions) and the
 //! mapping of objects onto store keys; it is the store's only client in a cluster.
 //!
-//! This first slice serves `/version`, health, legacy discovery and create / get / list /
-//! update / delete of every resource in [`resources::RESOURCES`], as JSON, with label and
-//! field selectors and watches. Patch, subresources, Table output, OpenAPI and graceful
-//! deletion come next.
+//! It serves `/version`, health, discovery, OpenAPI and every resource in
+//! [`resources::RESOURCES`] (JSON or YAML bodies): CRUD as conditional store Txns, all
+//! patch types but apply, subresources, Table output, selectors, pagination, dry runs,
+//! graceful deletion with finalizers, defaulting ([`defaults`]), validation ([`validate`]),
+//! namespace lifecycle ([`admission`]), and watches from one [`cache`] per resource type.
 
+pub mod admission;
+pub mod cache;
+pub mod defaults;
 pub mod discovery;
 pub mod handler;
 pub mod objects;
@@ -66,7 +70,9 @@ pub async fn run(
             source,
         })?;
     tracing::info!(listen = %cfg.listen, store = %cfg.etcd_server, "API server serving");
-    let api = Arc::new(handler::Api { storage, platform });
+    let api = Arc::new(handler::Api::new(storage, platform));
+    let starter = api.clone();
+    crate::platform::task::spawn(async move { starter.ensure_builtin_namespaces().await });
     net::serve_http(
         listener,
         move |req| handler::handle(api.clone(), req),

@@ -268,7 +268,8 @@ pub fn deletion_step(
     now_ms: i64,
 ) -> Deletion {
     let meta = &obj["metadata"];
-    let has_finalizers = meta["finalizers"].as_array().is_some_and(|f| !f.is_empty());
+    let has_finalizers =
+        meta["finalizers"].as_array().is_some_and(|f| !f.is_empty()) || namespace_finalizers(obj);
     let bound_pod = r.plural == "pods"
         && obj["spec"]["nodeName"]
             .as_str()
@@ -292,7 +293,25 @@ pub fn deletion_step(
     let mut out = obj.clone();
     out["metadata"]["deletionTimestamp"] = Value::String(time::rfc3339(now_ms + grace * 1000));
     out["metadata"]["deletionGracePeriodSeconds"] = Value::from(grace);
+    if r.plural == "namespaces" {
+        out["status"]["phase"] = Value::String("Terminating".into());
+    }
     Deletion::Mark(out)
+}
+
+/// A Namespace whose `spec.finalizers` (the namespace controller's) are not all done.
+fn namespace_finalizers(obj: &Value) -> bool {
+    obj["kind"] == "Namespace"
+        && obj["spec"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty())
+}
+
+/// Whether a DELETE has marked `obj` (it waits for finalizers or a grace period).
+pub fn is_being_deleted(obj: &Value) -> bool {
+    obj["metadata"]
+        .get("deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
 }
 
 /// An object being deleted whose finalizers are all gone (and whose grace period was cut to
@@ -300,7 +319,8 @@ pub fn deletion_step(
 pub fn deletion_complete(obj: &Value) -> bool {
     let meta = &obj["metadata"];
     let marked = meta.get("deletionTimestamp").is_some_and(|t| !t.is_null());
-    let finalizers = meta["finalizers"].as_array().is_some_and(|f| !f.is_empty());
+    let finalizers =
+        meta["finalizers"].as_array().is_some_and(|f| !f.is_empty()) || namespace_finalizers(obj);
     marked && !finalizers && meta["deletionGracePeriodSeconds"].as_i64().unwrap_or(0) == 0
 }
 

@@ -51,6 +51,8 @@ pub enum Sub {
     Binding,
     /// `pods/eviction`.
     Eviction,
+    /// `namespaces/finalize`: the namespace controller clears `spec.finalizers`.
+    Finalize,
 }
 
 fn subresource(r: &'static Resource, ns: Option<&str>, name: &str, sub: &str) -> Route {
@@ -59,6 +61,7 @@ fn subresource(r: &'static Resource, ns: Option<&str>, name: &str, sub: &str) ->
         "scale" if r.has_scale() => Sub::Scale,
         "binding" if r.plural == "pods" => Sub::Binding,
         "eviction" if r.plural == "pods" => Sub::Eviction,
+        "finalize" if r.plural == "namespaces" => Sub::Finalize,
         _ => return Route::NotFound,
     };
     Route::Subresource {
@@ -107,13 +110,13 @@ fn resource_path(group: &str, version: &str, rest: &[&str]) -> Route {
         ["namespaces", ns, "bindings"] if group.is_empty() => Route::Bindings {
             namespace: ns.to_string(),
         },
-        ["namespaces", ns, plural] => match find(plural) {
-            Some(r) if r.namespaced => Route::Collection {
-                resource: r,
+        // `namespaces/<name>/status` and `/finalize` are a namespace's subresources.
+        ["namespaces", ns, plural] if find(plural).is_some_and(|r| r.namespaced) => {
+            Route::Collection {
+                resource: find(plural).expect("checked by the guard"),
                 namespace: Some(ns.to_string()),
-            },
-            _ => Route::NotFound,
-        },
+            }
+        }
         ["namespaces", ns, plural, name] => match find(plural) {
             Some(r) if r.namespaced => Route::Object {
                 resource: r,
@@ -176,6 +179,17 @@ mod tests {
     #[test]
     fn paths_name_collections_and_objects() {
         assert_eq!(parse("/version/"), Route::Version);
+        for sub in [("status", Sub::Status), ("finalize", Sub::Finalize)] {
+            assert_eq!(
+                parse(&format!("/api/v1/namespaces/gone/{}", sub.0)),
+                Route::Subresource {
+                    resource: res("", "namespaces"),
+                    namespace: None,
+                    name: "gone".into(),
+                    sub: sub.1,
+                }
+            );
+        }
         assert_eq!(parse("/readyz"), Route::Health);
         assert_eq!(
             parse("/api/v1/namespaces/default/pods"),

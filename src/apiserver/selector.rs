@@ -244,8 +244,16 @@ impl Filter {
         Ok(Filter { labels, fields })
     }
 
+    /// Whether every object passes (no selectors).
+    pub fn is_everything(&self) -> bool {
+        self.labels.0.is_empty() && self.fields.0.is_empty()
+    }
+
     /// Whether `obj` passes both selectors.
     pub fn matches(&self, obj: &Value) -> bool {
+        if self.is_everything() {
+            return true;
+        }
         if !self.fields.matches(obj) {
             return false;
         }

@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::resources::Resource;
-use crate::api::meta::dns_label_problem;
+use crate::api::meta::{dns_label_problem, label_value_problem, qualified_name_problem};
 use crate::api::status::{StatusCause, StatusDetails};
 use crate::api::Status;
 
@@ -91,11 +91,105 @@ fn pod_template_owner(obj: &Value, out: &mut Vec<Problem>) {
     containers(&spec["template"]["spec"], "spec.template.spec", out);
 }
 
+/// Largest total size of an object's annotations (keys and values), as upstream.
+pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
+
+fn metadata(meta: &Value, out: &mut Vec<Problem>) {
+    for (k, v) in meta["labels"].as_object().into_iter().flatten() {
+        if let Some(p) = qualified_name_problem(k) {
+            out.push(invalid("metadata.labels", &Value::String(k.clone()), &p));
+        }
+        match v.as_str() {
+            Some(text) => {
+                if let Some(p) = label_value_problem(text) {
+                    out.push(invalid("metadata.labels", v, &p));
+                }
+            }
+            None => out.push(invalid(
+                "metadata.labels",
+                v,
+                "label values must be strings",
+            )),
+        }
+    }
+    let mut total = 0;
+    for (k, v) in meta["annotations"].as_object().into_iter().flatten() {
+        if let Some(p) = qualified_name_problem(k) {
+            out.push(invalid(
+                "metadata.annotations",
+                &Value::String(k.clone()),
+                &p,
+            ));
+        }
+        total += k.len() + v.as_str().map_or(0, str::len);
+    }
+    if total > MAX_ANNOTATIONS_BYTES {
+        out.push(Problem {
+            field: "metadata.annotations".into(),
+            message: format!("Too long: must have at most {MAX_ANNOTATIONS_BYTES} bytes"),
+        });
+    }
+}
+
+const SERVICE_TYPES: [&str; 4] = ["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"];
+
+fn service(spec: &Value, out: &mut Vec<Problem>) {
+    let kind = spec["type"].as_str().unwrap_or("ClusterIP");
+    if !SERVICE_TYPES.contains(&kind) {
+        out.push(Problem {
+            field: "spec.type".into(),
+            message: format!(
+                "Unsupported value: {:?}: supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\"",
+                kind
+            ),
+        });
+    }
+    let ports = spec["ports"].as_array().map_or(&[][..], Vec::as_slice);
+    let headless = spec["clusterIP"] == "None";
+    if ports.is_empty() && kind != "ExternalName" && !headless {
+        out.push(required("spec.ports"));
+    }
+    for (i, port) in ports.iter().enumerate() {
+        let at = format!("spec.ports[{i}]");
+        match port["port"].as_i64() {
+            Some(1..=65535) => {}
+            None => out.push(required(&format!("{at}.port"))),
+            Some(_) => out.push(invalid(
+                &format!("{at}.port"),
+                &port["port"],
+                "must be between 1 and 65535, inclusive",
+            )),
+        }
+        if ports.len() > 1 && port["name"].as_str().is_none_or(str::is_empty) {
+            out.push(required(&format!("{at}.name")));
+        }
+    }
+}
+
+/// ConfigMap and Secret keys: `[-._a-zA-Z0-9]+`, at most 253 bytes.
+fn data_keys(obj: &Value, out: &mut Vec<Problem>) {
+    for field in ["data", "binaryData", "stringData"] {
+        for k in obj[field].as_object().into_iter().flatten().map(|(k, _)| k) {
+            let ok_char = |c: char| c.is_ascii_alphanumeric() || "-._".contains(c);
+            if k.is_empty() || k.len() > 253 || !k.chars().all(ok_char) || k == "." || k == ".." {
+                out.push(invalid(
+                    &format!("{field}[{k}]"),
+                    &Value::String(k.clone()),
+                    "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
+                ));
+            }
+        }
+    }
+}
+
 /// The problems of `obj` as a `r` (empty when it is acceptable).
 pub fn problems(r: &Resource, obj: &Value) -> Vec<Problem> {
     let mut out = Vec::new();
+    metadata(&obj["metadata"], &mut out);
     match r.plural {
         "pods" => containers(&obj["spec"], "spec", &mut out),
+        "services" => service(&obj["spec"], &mut out),
+        "configmaps" | "secrets" => data_keys(obj, &mut out),
         "deployments" | "replicasets" => pod_template_owner(obj, &mut out),
         "daemonsets" => {
             pod_template_owner(obj, &mut out);
@@ -106,9 +200,113 @@ pub fn problems(r: &Resource, obj: &Value) -> Vec<Problem> {
     out
 }
 
+/// What an update may not change (`new` replacing `old`).
+pub fn update_problems(r: &Resource, new: &Value, old: &Value) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let immutable = |field: &str, value: &Value| Problem {
+        field: field.into(),
+        message: format!("Invalid value: {value}: field is immutable"),
+    };
+    match r.plural {
+        "deployments" | "replicasets" | "daemonsets"
+            if new["spec"]["selector"] != old["spec"]["selector"] =>
+        {
+            out.push(immutable("spec.selector", &new["spec"]["selector"]));
+        }
+        "services" => {
+            let ip = &old["spec"]["clusterIP"];
+            if ip.as_str().is_some_and(|s| !s.is_empty()) && new["spec"]["clusterIP"] != *ip {
+                out.push(immutable("spec.clusterIP", &new["spec"]["clusterIP"]));
+            }
+        }
+        "configmaps" | "secrets" if old["immutable"] == true => {
+            for field in ["data", "binaryData", "immutable"] {
+                if new[field] != old[field] {
+                    out.push(Problem {
+                        field: field.into(),
+                        message: "Forbidden: field is immutable when `immutable` is set".into(),
+                    });
+                }
+            }
+        }
+        "pods" => pod_update(new, old, &mut out),
+        _ => {}
+    }
+    out
+}
+
+/// Upstream allows a pod's spec to change only in images, the active deadline, added
+/// tolerations and a negative grace period set to 1.
+fn pod_update(new: &Value, old: &Value, out: &mut Vec<Problem>) {
+    let mut allowed = old["spec"].clone();
+    for list in ["containers", "initContainers"] {
+        let news = new["spec"][list].as_array();
+        // `get_mut`, not indexing: indexing would insert a null for a missing list.
+        let olds = allowed.get_mut(list).and_then(Value::as_array_mut);
+        if let (Some(news), Some(olds)) = (news, olds) {
+            for (o, n) in olds.iter_mut().zip(news) {
+                o["image"] = n["image"].clone();
+            }
+        }
+    }
+    if let Some(spec) = allowed.as_object_mut() {
+        for field in ["activeDeadlineSeconds", "terminationGracePeriodSeconds"] {
+            match new["spec"].get(field) {
+                Some(v) => spec.insert(field.into(), v.clone()),
+                None => spec.remove(field),
+            };
+        }
+    }
+    let old_tol = old["spec"]["tolerations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let new_tol = new["spec"]["tolerations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let only_additions = old_tol.iter().all(|t| new_tol.contains(t));
+    if let (true, Some(spec)) = (only_additions, allowed.as_object_mut()) {
+        match new["spec"].get("tolerations") {
+            Some(v) => spec.insert("tolerations".into(), v.clone()),
+            None => spec.remove("tolerations"),
+        };
+    }
+    if allowed != new["spec"] {
+        out.push(Problem {
+            field: "spec".into(),
+            message: "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)".into(),
+        });
+    }
+}
+
+/// Checks an update: everything [`check`] does, and what may not change.
+pub fn check_update(r: &Resource, new: &Value, old: &Value) -> Result<(), Box<Status>> {
+    let mut found = update_problems(r, new, old);
+    found.extend(problems(r, new));
+    report(r, new, found)
+}
+
 /// A 422 Status listing every problem, as upstream reports them.
 pub fn check(r: &Resource, obj: &Value) -> Result<(), Box<Status>> {
-    let found = problems(r, obj);
+    report(r, obj, problems(r, obj))
+}
+
+fn cause_reason(message: &str) -> &'static str {
+    let prefixes = [
+        ("Required value", "FieldValueRequired"),
+        ("Forbidden", "FieldValueForbidden"),
+        ("Duplicate value", "FieldValueDuplicate"),
+        ("Unsupported value", "FieldValueNotSupported"),
+        ("Too long", "FieldValueTooLong"),
+    ];
+    prefixes
+        .iter()
+        .find(|(p, _)| message.starts_with(p))
+        .map_or("FieldValueInvalid", |(_, r)| r)
+}
+
+fn report(r: &Resource, obj: &Value, found: Vec<Problem>) -> Result<(), Box<Status>> {
     if found.is_empty() {
         return Ok(());
     }
@@ -130,12 +328,7 @@ pub fn check(r: &Resource, obj: &Value) -> Result<(), Box<Status>> {
         causes: found
             .into_iter()
             .map(|p| StatusCause {
-                reason: if p.message == "Required value" {
-                    "FieldValueRequired"
-                } else {
-                    "FieldValueInvalid"
-                }
-                .into(),
+                reason: cause_reason(&p.message).into(),
                 message: p.message,
                 field: p.field,
             })
@@ -196,5 +389,59 @@ mod tests {
             .any(|p| p.field == "spec.selector"));
         let cm = resources::find("", "v1", "configmaps").unwrap();
         assert!(check(cm, &json!({"metadata": {"name": "c"}})).is_ok());
+    }
+
+    #[test]
+    fn labels_services_and_config_keys_are_checked() {
+        let cm = resources::find("", "v1", "configmaps").unwrap();
+        let bad = json!({"metadata": {"name": "c", "labels": {"bad key!": "x", "ok": "bad value!"}},
+            "data": {"a/b": "1"}});
+        let fields: Vec<String> = problems(cm, &bad).into_iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["metadata.labels", "metadata.labels", "data[a/b]"]);
+        let svc = resources::find("", "v1", "services").unwrap();
+        let s =
+            json!({"metadata": {"name": "s"}, "spec": {"type": "Magic", "ports": [{"port": 0}]}});
+        let err = check(svc, &s).unwrap_err();
+        let causes: Vec<String> = err
+            .details
+            .unwrap()
+            .causes
+            .into_iter()
+            .map(|c| c.reason)
+            .collect();
+        assert_eq!(causes, ["FieldValueNotSupported", "FieldValueInvalid"]);
+    }
+
+    #[test]
+    fn immutable_fields_cannot_change() {
+        let d = resources::find("apps", "v1", "deployments").unwrap();
+        let old = json!({"spec": {"selector": {"matchLabels": {"app": "a"}}}});
+        let new = json!({"spec": {"selector": {"matchLabels": {"app": "b"}}}});
+        assert_eq!(update_problems(d, &new, &old)[0].field, "spec.selector");
+        assert!(update_problems(d, &old, &old).is_empty());
+        let pods = resources::find("", "v1", "pods").unwrap();
+        let old = json!({"spec": {"containers": [{"name": "c", "image": "a:1"}],
+            "tolerations": [{"key": "k", "operator": "Exists"}]}});
+        let mut new = old.clone();
+        new["spec"]["containers"][0]["image"] = json!("a:2");
+        new["spec"]["tolerations"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"key": "j", "operator": "Exists"}));
+        new["spec"]["activeDeadlineSeconds"] = json!(5);
+        assert!(update_problems(pods, &new, &old).is_empty());
+        let mut moved = old.clone();
+        moved["spec"]["nodeName"] = json!("n2");
+        let p = update_problems(pods, &moved, &old);
+        assert!(p[0]
+            .message
+            .starts_with("Forbidden: pod updates may not change"));
+        let mut dropped = old.clone();
+        dropped["spec"]["tolerations"] = json!([]);
+        assert_eq!(update_problems(pods, &dropped, &old).len(), 1);
+        let cm = resources::find("", "v1", "configmaps").unwrap();
+        let frozen = json!({"immutable": true, "data": {"a": "1"}});
+        let changed = json!({"immutable": true, "data": {"a": "2"}});
+        assert_eq!(update_problems(cm, &changed, &frozen)[0].field, "data");
     }
 }

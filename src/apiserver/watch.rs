@@ -1,25 +1,24 @@
-//! Watches (`?watch=true`): a store watch on the collection's key prefix, turned into
-//! Kubernetes watch events (`{"type": ..., "object": ...}` per line) and streamed.
+//! Watches (`?watch=true`), served from the resource's [`WatchCache`] and streamed as
+//! Kubernetes watch events (`{"type": ..., "object": ...}` per line).
 //!
 //! Selectors apply to both the old and the new object, as upstream: an object that starts
 //! matching arrives as ADDED, one that stops matching as DELETED. A start revision older than
-//! the store's compaction ends the watch with an ERROR event carrying a 410 `Expired` Status,
-//! which tells informers to re-list.
+//! the cache's history ends the watch with an ERROR event carrying a 410 `Expired` Status,
+//! which tells informers to re-list; one the cache has not reached within
+//! [`CACHE_FRESHNESS_WAIT_MS`] gets upstream's 504 "Too large resource version".
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::objects;
+use super::cache::{Start, WatchCache, CACHE_FRESHNESS_WAIT_MS, WATCHER_BATCH_EVENTS};
 use super::resources::Resource;
 use super::selector::Filter;
-use super::storage::{Storage, StoreWatch};
 use crate::api::Status;
 use crate::platform::time::Clock;
-use crate::store::pb::etcdserverpb as pb;
-use crate::store::pb::mvccpb;
 
 /// Encoded events buffered for a slow HTTP client before the watch waits for it.
 pub const WATCH_EVENT_QUEUE: usize = 256;
@@ -63,91 +62,87 @@ fn bookmark(r: &Resource, revision: i64, initial_end: bool) -> Value {
     json!({"kind": r.kind, "apiVersion": r.api_version(), "metadata": meta})
 }
 
-/// The event a store change is to a watcher with `filter`, if any.
-pub fn translate(ev: &mvccpb::Event, filter: &Filter) -> Option<(&'static str, Value)> {
-    let kv = ev.kv.as_ref()?;
-    let old = ev
-        .prev_kv
-        .as_ref()
-        .and_then(|p| objects::from_stored(&p.value, p.mod_revision).ok());
-    let old_matches = old.as_ref().is_some_and(|o| filter.matches(o));
-    if ev.r#type == mvccpb::event::EventType::Delete as i32 {
-        let mut gone = old.filter(|_| old_matches)?;
-        gone["metadata"]["resourceVersion"] = Value::String(kv.mod_revision.to_string());
-        return Some(("DELETED", gone));
-    }
-    let new = objects::from_stored(&kv.value, kv.mod_revision).ok()?;
-    match (old_matches, filter.matches(&new)) {
-        (false, true) => Some(("ADDED", new)),
-        (true, true) => Some(("MODIFIED", new)),
-        (true, false) => Some(("DELETED", new)),
-        (false, false) => None,
-    }
-}
-
-fn expired(requested: i64, compacted: i64) -> Value {
-    let message = format!("too old resource version: {requested} ({compacted})");
+fn expired(requested: i64, oldest: i64) -> Value {
+    let message = format!("too old resource version: {requested} ({oldest})");
     serde_json::to_value(Status::failure(410, "Expired", message)).expect("Status serializes")
 }
 
-/// Runs one watch, writing event lines to `out` until the client leaves, the timeout passes,
-/// or the store ends the watch.
-pub async fn run(storage: Storage, spec: WatchSpec, clock: Clock, out: mpsc::Sender<Bytes>) {
+fn too_large(requested: i64, current: i64) -> Value {
+    let message = format!("Too large resource version: {requested}, current: {current}");
+    let mut s = Status::failure(504, "Timeout", message);
+    s.details = Some(crate::api::StatusDetails {
+        causes: vec![crate::api::StatusCause {
+            reason: "ResourceVersionTooLarge".into(),
+            message: "Too large resource version".into(),
+            field: String::new(),
+        }],
+        ..Default::default()
+    });
+    serde_json::to_value(s).expect("Status serializes")
+}
+
+fn not_ready() -> Value {
+    let m = "the watch cache is not ready: the store cannot be read".to_string();
+    serde_json::to_value(Status::failure(503, "ServiceUnavailable", m)).expect("Status serializes")
+}
+
+/// Runs one watch from the resource's cache, writing event lines to `out` until the client
+/// leaves, the timeout passes, or the watcher falls behind the cache's history.
+pub async fn run(cache: Arc<WatchCache>, spec: WatchSpec, clock: Clock, out: mpsc::Sender<Bytes>) {
     let deadline = spec.timeout;
     let _ = clock
-        .timeout(deadline, stream_events(storage, spec, &clock, &out))
+        .timeout(deadline, stream_events(&cache, &spec, &clock, &out))
         .await;
 }
 
 async fn stream_events(
-    storage: Storage,
-    spec: WatchSpec,
+    cache: &WatchCache,
+    spec: &WatchSpec,
     clock: &Clock,
     out: &mpsc::Sender<Bytes>,
 ) {
+    let wait = Duration::from_millis(CACHE_FRESHNESS_WAIT_MS);
+    let want = spec.resource_version.unwrap_or(0);
+    if !cache.wait_for(clock, wait, |s| s.ready()).await {
+        let _ = out.send(event_line("ERROR", &not_ready())).await;
+        return;
+    }
+    if !cache.wait_for(clock, wait, |s| s.rev() >= want).await {
+        let current = cache.with(|s| s.rev());
+        let _ = out
+            .send(event_line("ERROR", &too_large(want, current)))
+            .await;
+        return;
+    }
     let initial = spec.resource_version.is_none() || spec.send_initial_events;
-    let start = match (spec.resource_version, initial) {
-        (Some(rv), false) => rv + 1,
-        _ => match send_current(&storage, &spec, out).await {
-            Some(rev) => rev + 1,
+    let (epoch, cursor) = if initial {
+        match send_current(cache, spec, out).await {
+            Some(at) => at,
             None => return,
-        },
-    };
-    let watch = match storage.watch(spec.prefix.as_bytes(), start).await {
-        Ok(w) => w,
-        Err(e) => {
-            send_unavailable(out, &e).await;
-            return;
+        }
+    } else {
+        let (epoch, start) = cache.with(|s| (s.epoch(), s.start(want)));
+        match start {
+            Start::At(seq) => (epoch, seq),
+            Start::TooOld(oldest) => {
+                let _ = out.send(event_line("ERROR", &expired(want, oldest))).await;
+                return;
+            }
+            Start::TooNew(_) => unreachable!("waited until the cache reached {want}"),
         }
     };
-    follow(watch, &spec, start, clock, out).await;
+    follow(cache, spec, clock, out, epoch, cursor).await;
 }
 
-/// Ends a watch with an ERROR event: the store could not be read.
-async fn send_unavailable(out: &mpsc::Sender<Bytes>, e: &super::storage::StorageError) {
-    let status = Status::failure(503, "ServiceUnavailable", e.to_string());
-    let object = serde_json::to_value(status).expect("Status serializes");
-    let _ = out.send(event_line("ERROR", &object)).await;
-}
-
-/// Sends the current objects as ADDED (and the end-of-initial-events bookmark when asked);
-/// returns the revision they were read at.
+/// Sends the cache's current objects as ADDED (and the end-of-initial-events bookmark when
+/// asked); returns the epoch and history position they correspond to.
 async fn send_current(
-    storage: &Storage,
+    cache: &WatchCache,
     spec: &WatchSpec,
     out: &mpsc::Sender<Bytes>,
-) -> Option<i64> {
-    let (items, rev) = match storage.list(spec.prefix.as_bytes()).await {
-        Ok(v) => v,
-        Err(e) => {
-            send_unavailable(out, &e).await;
-            return None;
-        }
-    };
-    for s in items {
-        let Ok(obj) = objects::from_stored(&s.value, s.mod_revision) else {
-            continue;
-        };
+) -> Option<(u64, u64)> {
+    let (epoch, (objs, rev, seq)) = cache.with(|s| (s.epoch(), s.snapshot(&spec.prefix)));
+    for obj in objs {
         if spec.filter.matches(&obj) && out.send(event_line("ADDED", &obj)).await.is_err() {
             return None;
         }
@@ -156,145 +151,65 @@ async fn send_current(
         let b = bookmark(spec.resource, rev, true);
         out.send(event_line("BOOKMARK", &b)).await.ok()?;
     }
-    Some(rev)
+    Some((epoch, seq))
 }
 
-fn progress_request() -> pb::WatchRequest {
-    pb::WatchRequest {
-        request_union: Some(pb::watch_request::RequestUnion::ProgressRequest(
-            pb::WatchProgressRequest {},
-        )),
-    }
-}
-
+/// Streams the cache's history from `cursor` on.
 async fn follow(
-    mut watch: StoreWatch,
+    cache: &WatchCache,
     spec: &WatchSpec,
-    start: i64,
     clock: &Clock,
     out: &mpsc::Sender<Bytes>,
+    epoch: u64,
+    mut cursor: u64,
 ) {
     let mut ticker = clock.interval(Duration::from_millis(BOOKMARK_INTERVAL_MS));
+    let mut bookmark_due = false;
     loop {
-        let msg = tokio::select! {
-            biased;
-            // The client went away: end the store watch now, not at the next event.
-            _ = out.closed() => return,
-            m = watch.responses.message() => m,
-            _ = ticker.tick(), if spec.bookmarks => {
-                let _ = watch.requests.try_send(progress_request());
+        let changed = cache.changed();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let read = cache.with(|s| {
+            s.read(epoch, cursor, WATCHER_BATCH_EVENTS)
+                .map(|b| (b, s.rev()))
+        });
+        // Fell behind or the cache re-listed: end the stream; the client re-watches.
+        let Ok((batch, rev)) = read else { return };
+        if batch.is_empty() {
+            if bookmark_due {
+                bookmark_due = false;
+                let b = bookmark(spec.resource, rev, false);
+                if out.send(event_line("BOOKMARK", &b)).await.is_err() {
+                    return;
+                }
                 continue;
             }
-        };
-        let Ok(Some(msg)) = msg else {
-            return;
-        };
-        if msg.canceled {
-            if msg.compact_revision > 0 {
-                let _ = out
-                    .send(event_line(
-                        "ERROR",
-                        &expired(start - 1, msg.compact_revision),
-                    ))
-                    .await;
+            tokio::select! {
+                biased;
+                // The client went away: stop now, not at the next event.
+                _ = out.closed() => return,
+                _ = changed => {}
+                _ = ticker.tick(), if spec.bookmarks => bookmark_due = true,
             }
-            return;
+            continue;
         }
-        if !deliver(&msg, spec, out).await {
-            return;
-        }
-    }
-}
-
-/// Sends what one store response means to this watcher; false when the client is gone.
-async fn deliver(msg: &pb::WatchResponse, spec: &WatchSpec, out: &mpsc::Sender<Bytes>) -> bool {
-    if msg.created {
-        return true;
-    }
-    if msg.events.is_empty() {
-        if spec.bookmarks {
-            let rev = msg.header.as_ref().map(|h| h.revision).unwrap_or(0);
-            let b = bookmark(spec.resource, rev, false);
-            return out.send(event_line("BOOKMARK", &b)).await.is_ok();
-        }
-        return true;
-    }
-    for ev in &msg.events {
-        if let Some((kind, obj)) = translate(ev, &spec.filter) {
-            if out.send(event_line(kind, &obj)).await.is_err() {
-                return false;
+        for ev in batch {
+            cursor = ev.seq + 1;
+            if !ev.key.starts_with(&spec.prefix) {
+                continue;
+            }
+            if let Some(line) = ev.line_for(&spec.filter) {
+                if out.send(line).await.is_err() {
+                    return;
+                }
             }
         }
     }
-    true
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apiserver::selector::LabelSelector;
-
-    fn kv(name: &str, app: &str, rev: i64) -> mvccpb::KeyValue {
-        let obj = json!({"metadata": {"name": name, "labels": {"app": app}}});
-        mvccpb::KeyValue {
-            key: format!("/registry/pods/a/{name}").into_bytes(),
-            value: serde_json::to_vec(&obj).unwrap(),
-            mod_revision: rev,
-            ..Default::default()
-        }
-    }
-
-    fn put(new: mvccpb::KeyValue, old: Option<mvccpb::KeyValue>) -> mvccpb::Event {
-        mvccpb::Event {
-            r#type: mvccpb::event::EventType::Put as i32,
-            kv: Some(new),
-            prev_kv: old,
-        }
-    }
-
-    #[test]
-    fn selectors_turn_changes_into_added_modified_deleted() {
-        let web = Filter {
-            labels: LabelSelector::parse("app=web").unwrap(),
-            ..Default::default()
-        };
-        let kind = |ev: &mvccpb::Event| {
-            translate(ev, &web).map(|(k, o)| (k, o["metadata"]["resourceVersion"].clone()))
-        };
-        assert_eq!(
-            kind(&put(kv("p", "web", 5), None)),
-            Some(("ADDED", json!("5")))
-        );
-        assert_eq!(
-            kind(&put(kv("p", "web", 6), Some(kv("p", "web", 5)))),
-            Some(("MODIFIED", json!("6")))
-        );
-        assert_eq!(
-            kind(&put(kv("p", "db", 7), Some(kv("p", "web", 6)))),
-            Some(("DELETED", json!("7")))
-        );
-        assert_eq!(
-            kind(&put(kv("p", "web", 8), Some(kv("p", "db", 7)))),
-            Some(("ADDED", json!("8")))
-        );
-        assert_eq!(kind(&put(kv("p", "db", 9), None)), None);
-        let mut gone = kv("p", "", 10);
-        gone.value.clear();
-        let del = mvccpb::Event {
-            r#type: mvccpb::event::EventType::Delete as i32,
-            kv: Some(gone),
-            prev_kv: Some(kv("p", "web", 8)),
-        };
-        let (k, obj) = translate(&del, &web).unwrap();
-        assert_eq!(
-            (k, obj["metadata"]["resourceVersion"].clone()),
-            ("DELETED", json!("10"))
-        );
-        assert_eq!(
-            obj["metadata"]["labels"]["app"], "web",
-            "the last state is sent"
-        );
-    }
 
     #[test]
     fn lines_and_bookmarks_have_the_upstream_shape() {

@@ -1,0 +1,434 @@
+//! Defaulting, as upstream applies it to every object it decodes (create, update, patch):
+//! the fields a client may leave out get the values Kubernetes documents, so every
+//! controller, the scheduler and the kubelet read one complete shape. Also the pod admission
+//! defaults (service account, not-ready/unreachable tolerations, priority) and the status a
+//! new pod starts with.
+//!
+//! Pure functions over JSON; a field the client set — even to something odd — is never
+//! overwritten (validation judges it).
+
+use serde_json::{json, Map, Value};
+
+use super::resources::Resource;
+
+/// How long pods tolerate a not-ready or unreachable node by default (upstream's
+/// DefaultTolerationSeconds admission).
+pub const DEFAULT_TOLERATION_SECONDS: i64 = 300;
+/// Grace period of a pod that does not say (upstream).
+pub const DEFAULT_TERMINATION_GRACE_SECONDS: i64 = 30;
+/// ReplicaSets of a Deployment kept for rollback (upstream).
+pub const DEFAULT_REVISION_HISTORY_LIMIT: i64 = 10;
+/// A Deployment not progressing for this long is reported as failed (upstream).
+pub const DEFAULT_PROGRESS_DEADLINE_SECONDS: i64 = 600;
+/// Mode of files projected from ConfigMaps and Secrets (0644).
+pub const DEFAULT_VOLUME_FILE_MODE: i64 = 0o644;
+
+/// Sets `key` to `value` unless the client set it.
+fn or_default(map: &mut Map<String, Value>, key: &str, value: Value) {
+    match map.get(key) {
+        None | Some(Value::Null) => {
+            map.insert(key.to_string(), value);
+        }
+        Some(_) => {}
+    }
+}
+
+/// The object at `path` inside `obj`, if it is a JSON object.
+fn object_at<'a>(obj: &'a mut Value, path: &[&str]) -> Option<&'a mut Map<String, Value>> {
+    let mut at = obj;
+    for p in path {
+        at = at.as_object_mut()?.get_mut(*p)?;
+    }
+    at.as_object_mut()
+}
+
+/// Each object in the array at `key` of `map`.
+fn each_in<'a>(
+    map: &'a mut Map<String, Value>,
+    key: &str,
+) -> impl Iterator<Item = &'a mut Map<String, Value>> {
+    map.get_mut(key)
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object_mut)
+}
+
+/// Fills in the defaults of `obj` as a `r`.
+pub fn apply(r: &Resource, obj: &mut Value) {
+    match (r.group, r.plural) {
+        ("", "pods") => {
+            if let Some(spec) = object_at(obj, &["spec"]) {
+                pod_spec(spec);
+            }
+        }
+        ("", "services") => {
+            if let Some(spec) = object_at(obj, &["spec"]) {
+                service_spec(spec);
+            }
+        }
+        ("", "secrets") => {
+            if let Some(map) = obj.as_object_mut() {
+                or_default(map, "type", json!("Opaque"));
+            }
+        }
+        ("", "namespaces") => {
+            if let Some(map) = obj.as_object_mut() {
+                or_default(map, "spec", json!({}));
+            }
+            if let Some(spec) = object_at(obj, &["spec"]) {
+                or_default(spec, "finalizers", json!(["kubernetes"]));
+            }
+        }
+        ("", "endpoints") => {
+            if let Some(map) = obj.as_object_mut() {
+                for subset in each_in(map, "subsets") {
+                    ports(subset);
+                }
+            }
+        }
+        ("discovery.k8s.io", "endpointslices") => {
+            if let Some(map) = obj.as_object_mut() {
+                ports(map);
+            }
+        }
+        ("apps", plural @ ("deployments" | "replicasets" | "daemonsets")) => workload(plural, obj),
+        _ => {}
+    }
+}
+
+fn workload(plural: &str, obj: &mut Value) {
+    if let Some(spec) = object_at(obj, &["spec", "template", "spec"]) {
+        pod_spec(spec);
+    }
+    let Some(spec) = object_at(obj, &["spec"]) else {
+        return;
+    };
+    match plural {
+        "deployments" => {
+            or_default(spec, "replicas", json!(1));
+            or_default(
+                spec,
+                "revisionHistoryLimit",
+                json!(DEFAULT_REVISION_HISTORY_LIMIT),
+            );
+            or_default(
+                spec,
+                "progressDeadlineSeconds",
+                json!(DEFAULT_PROGRESS_DEADLINE_SECONDS),
+            );
+            or_default(spec, "strategy", json!({"type": "RollingUpdate"}));
+            let strategy = spec["strategy"].as_object_mut();
+            if let Some(s) = strategy.filter(|s| s.get("type") == Some(&json!("RollingUpdate"))) {
+                or_default(s, "rollingUpdate", json!({}));
+                if let Some(ru) = s["rollingUpdate"].as_object_mut() {
+                    or_default(ru, "maxUnavailable", json!("25%"));
+                    or_default(ru, "maxSurge", json!("25%"));
+                }
+            }
+        }
+        "replicasets" => or_default(spec, "replicas", json!(1)),
+        _ => {
+            or_default(
+                spec,
+                "revisionHistoryLimit",
+                json!(DEFAULT_REVISION_HISTORY_LIMIT),
+            );
+            or_default(spec, "updateStrategy", json!({"type": "RollingUpdate"}));
+            let strategy = spec["updateStrategy"].as_object_mut();
+            if let Some(s) = strategy.filter(|s| s.get("type") == Some(&json!("RollingUpdate"))) {
+                or_default(s, "rollingUpdate", json!({}));
+                if let Some(ru) = s["rollingUpdate"].as_object_mut() {
+                    or_default(ru, "maxUnavailable", json!(1));
+                    or_default(ru, "maxSurge", json!(0));
+                }
+            }
+        }
+    }
+}
+
+fn ports(map: &mut Map<String, Value>) {
+    for port in each_in(map, "ports") {
+        or_default(port, "protocol", json!("TCP"));
+    }
+}
+
+fn service_spec(spec: &mut Map<String, Value>) {
+    or_default(spec, "type", json!("ClusterIP"));
+    or_default(spec, "sessionAffinity", json!("None"));
+    let kind = spec["type"].as_str().unwrap_or("").to_string();
+    if kind != "ExternalName" {
+        or_default(spec, "internalTrafficPolicy", json!("Cluster"));
+    }
+    if kind == "NodePort" || kind == "LoadBalancer" {
+        or_default(spec, "externalTrafficPolicy", json!("Cluster"));
+    }
+    for port in each_in(spec, "ports") {
+        or_default(port, "protocol", json!("TCP"));
+        if let Some(p) = port.get("port").cloned() {
+            or_default(port, "targetPort", p);
+        }
+    }
+}
+
+/// `Always` for `:latest` or untagged images, `IfNotPresent` otherwise (upstream).
+pub fn image_pull_policy(image: &str) -> &'static str {
+    if image.contains('@') {
+        return "IfNotPresent";
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.split_once(':') {
+        Some((_, "latest")) | None => "Always",
+        Some(_) => "IfNotPresent",
+    }
+}
+
+fn probe(p: &mut Map<String, Value>) {
+    or_default(p, "timeoutSeconds", json!(1));
+    or_default(p, "periodSeconds", json!(10));
+    or_default(p, "successThreshold", json!(1));
+    or_default(p, "failureThreshold", json!(3));
+}
+
+fn container(c: &mut Map<String, Value>) {
+    let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+    let policy = image_pull_policy(image);
+    or_default(c, "imagePullPolicy", json!(policy));
+    or_default(c, "terminationMessagePath", json!("/dev/termination-log"));
+    or_default(c, "terminationMessagePolicy", json!("File"));
+    or_default(c, "resources", json!({}));
+    ports(c);
+    for key in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        if let Some(p) = c.get_mut(key).and_then(Value::as_object_mut) {
+            probe(p);
+        }
+    }
+    // Limits without requests: the requests are the limits (upstream), which is what the
+    // scheduler counts.
+    if let Some(res) = c.get_mut("resources").and_then(Value::as_object_mut) {
+        if let Some(limits) = res.get("limits").and_then(Value::as_object).cloned() {
+            or_default(res, "requests", json!({}));
+            if let Some(req) = res["requests"].as_object_mut() {
+                for (k, v) in limits {
+                    req.entry(k).or_insert(v);
+                }
+            }
+        }
+    }
+}
+
+fn pod_spec(spec: &mut Map<String, Value>) {
+    or_default(spec, "restartPolicy", json!("Always"));
+    or_default(
+        spec,
+        "terminationGracePeriodSeconds",
+        json!(DEFAULT_TERMINATION_GRACE_SECONDS),
+    );
+    or_default(spec, "dnsPolicy", json!("ClusterFirst"));
+    or_default(spec, "securityContext", json!({}));
+    or_default(spec, "schedulerName", json!("default-scheduler"));
+    or_default(spec, "enableServiceLinks", json!(true));
+    for key in ["containers", "initContainers"] {
+        for c in each_in(spec, key) {
+            container(c);
+        }
+    }
+    for v in each_in(spec, "volumes") {
+        for source in ["configMap", "secret"] {
+            if let Some(s) = v.get_mut(source).and_then(Value::as_object_mut) {
+                or_default(s, "defaultMode", json!(DEFAULT_VOLUME_FILE_MODE));
+            }
+        }
+    }
+}
+
+/// Pod admission on create: the `default` service account, tolerations of not-ready and
+/// unreachable nodes for [`DEFAULT_TOLERATION_SECONDS`], priority 0 without a class, and
+/// the status a new pod starts with.
+pub fn admit_new_pod(pod: &mut Value) {
+    if let Some(spec) = object_at(pod, &["spec"]) {
+        or_default(spec, "serviceAccountName", json!("default"));
+        let sa = spec["serviceAccountName"].clone();
+        or_default(spec, "serviceAccount", sa);
+        default_tolerations(spec);
+        if spec.get("priorityClassName").is_none_or(|c| c == "") {
+            or_default(spec, "priority", json!(0));
+            or_default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
+        }
+    }
+    let qos = qos_class(&pod["spec"]);
+    if let Some(map) = pod.as_object_mut() {
+        map.insert(
+            "status".into(),
+            json!({"phase": "Pending", "qosClass": qos}),
+        );
+    }
+}
+
+fn default_tolerations(spec: &mut Map<String, Value>) {
+    or_default(spec, "tolerations", json!([]));
+    let Some(list) = spec["tolerations"].as_array_mut() else {
+        return;
+    };
+    for taint in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
+        // Any toleration of this taint's NoExecute effect (or of every effect) stands.
+        let covered = list.iter().any(|t| {
+            let key_ok = t["key"] == taint || (t["key"].is_null() && t["operator"] == "Exists");
+            let effect_ok =
+                t["effect"].is_null() || t["effect"] == "" || t["effect"] == "NoExecute";
+            key_ok && effect_ok
+        });
+        if !covered {
+            list.push(json!({
+                "key": taint,
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": DEFAULT_TOLERATION_SECONDS,
+            }));
+        }
+    }
+}
+
+/// Guaranteed (every container limits cpu and memory, requests equal limits), BestEffort (no
+/// requests or limits anywhere), Burstable otherwise.
+pub fn qos_class(spec: &Value) -> &'static str {
+    let all: Vec<&Value> = ["containers", "initContainers"]
+        .iter()
+        .filter_map(|k| spec[*k].as_array())
+        .flatten()
+        .collect();
+    let nonempty = |v: &Value| v.as_object().is_some_and(|m| !m.is_empty());
+    let any_set = all
+        .iter()
+        .any(|c| nonempty(&c["resources"]["requests"]) || nonempty(&c["resources"]["limits"]));
+    if !any_set {
+        return "BestEffort";
+    }
+    let guaranteed = all.iter().all(|c| {
+        let (req, lim) = (&c["resources"]["requests"], &c["resources"]["limits"]);
+        ["cpu", "memory"].iter().all(|r| !lim[*r].is_null())
+            && req
+                .as_object()
+                .into_iter()
+                .flatten()
+                .all(|(k, v)| lim[k.as_str()] == *v)
+    });
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apiserver::resources;
+
+    fn res(group: &str, plural: &str) -> &'static Resource {
+        resources::find(group, "v1", plural).unwrap()
+    }
+
+    #[test]
+    fn pods_get_upstream_defaults_and_keep_what_was_set() {
+        let mut pod = json!({"metadata": {"name": "p"}, "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {"name": "a", "image": "nginx", "ports": [{"containerPort": 80}],
+                 "readinessProbe": {"httpGet": {"port": 80}}},
+                {"name": "b", "image": "reg:5000/x/nginx:1.25",
+                 "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}});
+        apply(res("", "pods"), &mut pod);
+        admit_new_pod(&mut pod);
+        let spec = &pod["spec"];
+        assert_eq!(spec["restartPolicy"], "Never", "set by the client");
+        assert_eq!(spec["terminationGracePeriodSeconds"], 30);
+        assert_eq!(spec["dnsPolicy"], "ClusterFirst");
+        assert_eq!(spec["schedulerName"], "default-scheduler");
+        assert_eq!(spec["serviceAccountName"], "default");
+        let c = &spec["containers"];
+        assert_eq!(c[0]["imagePullPolicy"], "Always");
+        assert_eq!(c[1]["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(c[0]["ports"][0]["protocol"], "TCP");
+        assert_eq!(c[0]["readinessProbe"]["periodSeconds"], 10);
+        assert_eq!(c[1]["resources"]["requests"]["cpu"], "1");
+        let tol = spec["tolerations"].as_array().unwrap();
+        assert_eq!(tol.len(), 2);
+        assert_eq!(tol[1]["key"], "node.kubernetes.io/unreachable");
+        assert_eq!(tol[1]["tolerationSeconds"], 300);
+        assert_eq!(
+            pod["status"],
+            json!({"phase": "Pending", "qosClass": "Burstable"})
+        );
+    }
+
+    #[test]
+    fn tolerations_already_covering_a_taint_are_left_alone() {
+        let mut pod = json!({"spec": {"containers": [], "tolerations": [
+            {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5},
+            {"operator": "Exists"}]}});
+        admit_new_pod(&mut pod);
+        assert_eq!(pod["spec"]["tolerations"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn qos_classes() {
+        let c = |res: Value| json!({"containers": [{"name": "a", "resources": res}]});
+        assert_eq!(qos_class(&c(json!({}))), "BestEffort");
+        let both = json!({"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}});
+        assert_eq!(qos_class(&c(both)), "Guaranteed");
+        let less = json!({"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "500m"}});
+        assert_eq!(qos_class(&c(less)), "Burstable");
+        assert_eq!(
+            qos_class(&c(json!({"requests": {"cpu": "1"}}))),
+            "Burstable"
+        );
+    }
+
+    #[test]
+    fn image_pull_policies() {
+        assert_eq!(image_pull_policy("nginx"), "Always");
+        assert_eq!(image_pull_policy("nginx:latest"), "Always");
+        assert_eq!(image_pull_policy("localhost:5000/nginx"), "Always");
+        assert_eq!(image_pull_policy("nginx:1.25"), "IfNotPresent");
+        assert_eq!(image_pull_policy("nginx@sha256:abc"), "IfNotPresent");
+    }
+
+    #[test]
+    fn services_workloads_and_namespaces() {
+        let mut svc = json!({"spec": {"ports": [{"port": 80}]}});
+        apply(res("", "services"), &mut svc);
+        assert_eq!(svc["spec"]["type"], "ClusterIP");
+        assert_eq!(svc["spec"]["sessionAffinity"], "None");
+        assert_eq!(svc["spec"]["ports"][0]["targetPort"], 80);
+        assert_eq!(svc["spec"]["ports"][0]["protocol"], "TCP");
+        let mut d = json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i:1"}]}}}});
+        apply(res("apps", "deployments"), &mut d);
+        assert_eq!(d["spec"]["replicas"], 1);
+        assert_eq!(d["spec"]["revisionHistoryLimit"], 10);
+        assert_eq!(d["spec"]["progressDeadlineSeconds"], 600);
+        assert_eq!(
+            d["spec"]["strategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+        );
+        assert_eq!(d["spec"]["template"]["spec"]["restartPolicy"], "Always");
+        let mut recreate = json!({"spec": {"strategy": {"type": "Recreate"}}});
+        apply(res("apps", "deployments"), &mut recreate);
+        assert_eq!(recreate["spec"]["strategy"], json!({"type": "Recreate"}));
+        let mut ds = json!({"spec": {}});
+        apply(res("apps", "daemonsets"), &mut ds);
+        assert_eq!(
+            ds["spec"]["updateStrategy"]["rollingUpdate"]["maxUnavailable"],
+            1
+        );
+        let mut ns = json!({"metadata": {"name": "n"}});
+        apply(res("", "namespaces"), &mut ns);
+        assert_eq!(ns["spec"]["finalizers"], json!(["kubernetes"]));
+        let mut secret = json!({});
+        apply(res("", "secrets"), &mut secret);
+        assert_eq!(secret["type"], "Opaque");
+    }
+}
