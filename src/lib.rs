@@ -8,5 +8,6 @@
 
 pub mod api;
 pub mod apiserver;
+pub mod client;
 pub mod platform;
 pub mod store;

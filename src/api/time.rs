@@ -14,6 +14,14 @@ pub fn rfc3339(unix_ms: i64) -> String {
     )
 }
 
+/// Formats Unix microseconds as a Kubernetes `MicroTime` (`2026-11-27T02:24:45.123456Z`), used
+/// by Leases and events.
+pub fn rfc3339_micros(unix_us: i64) -> String {
+    let seconds = rfc3339(unix_us.div_euclid(1_000_000) * 1000);
+    let micros = unix_us.rem_euclid(1_000_000);
+    format!("{}.{micros:06}Z", seconds.trim_end_matches('Z'))
+}
+
 /// Parses an RFC 3339 UTC timestamp (`2026-11-26T23:07:07Z`, fractional seconds allowed)
 /// into Unix milliseconds.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
@@ -72,6 +80,14 @@ mod tests {
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_795_734_427_999), "2026-11-26T23:07:07Z");
         assert_eq!(rfc3339(-1_000), "1969-12-31T23:59:59Z");
+        assert_eq!(
+            rfc3339_micros(1_795_734_427_000_042),
+            "2026-11-26T23:07:07.000042Z"
+        );
+        assert_eq!(
+            parse_rfc3339(&rfc3339_micros(1_795_734_427_250_000)),
+            Some(1_795_734_427_250)
+        );
     }
 
     #[test]

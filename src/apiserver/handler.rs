@@ -1,5 +1,6 @@
 //! HTTP requests → routes → store operations → JSON responses. Every failure is a `Status`.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -26,12 +27,57 @@ const BUILTIN_RETRY_MS: u64 = 500;
 /// Times a conditional delete is retried when the object changes underneath it.
 const MAX_DELETE_ATTEMPTS: usize = 3;
 
+/// Most read requests served at once (upstream's `--max-requests-inflight`); watches are
+/// long-running and not counted.
+pub const MAX_READS_IN_FLIGHT: usize = 400;
+/// Most writes served at once (upstream's `--max-mutating-requests-inflight`).
+pub const MAX_WRITES_IN_FLIGHT: usize = 200;
+/// Longest a non-watch request may take before it is answered 504 (upstream: 60 s).
+pub const REQUEST_TIMEOUT_MS: u64 = 60_000;
+/// What a refused client is told to wait before retrying (the `Retry-After` header).
+pub const RETRY_AFTER_SECS: u64 = 1;
+
+/// Counts requests in flight of one class.
+#[derive(Default)]
+pub struct InFlight {
+    count: AtomicUsize,
+}
+
+/// One admitted request; leaving gives its slot back.
+pub struct Slot<'a>(&'a InFlight);
+
+impl InFlight {
+    /// A slot if fewer than `max` requests are in flight.
+    pub fn try_enter(&self, max: usize) -> Option<Slot<'_>> {
+        let admitted = self
+            .count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok();
+        admitted.then_some(Slot(self))
+    }
+
+    pub fn current(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let before = self.0.count.fetch_sub(1, Ordering::AcqRel);
+        assert!(before > 0, "a slot was given back twice");
+    }
+}
+
 /// What a handler needs: the store and the node's clock and randomness.
 pub struct Api {
     pub storage: Storage,
     pub platform: Platform,
     /// One watch cache per resource type, serving watches and `resourceVersion=0` lists.
     pub caches: Caches,
+    pub reads: InFlight,
+    pub writes: InFlight,
 }
 
 impl Api {
@@ -41,8 +87,32 @@ impl Api {
             storage,
             platform,
             caches,
+            reads: InFlight::default(),
+            writes: InFlight::default(),
         }
     }
+}
+
+fn too_many_requests() -> HttpResponse {
+    let s = Status::failure(
+        429,
+        "TooManyRequests",
+        "Too many requests, please try again later.".into(),
+    );
+    let mut resp = respond_status(&s);
+    resp.headers_mut().insert(
+        "retry-after",
+        hyper::header::HeaderValue::from(RETRY_AFTER_SECS),
+    );
+    resp
+}
+
+fn timed_out() -> Status {
+    Status::failure(
+        504,
+        "Timeout",
+        "Timeout: request did not complete within the allotted timeout".into(),
+    )
 }
 
 type Reply = Result<(u16, Value), Box<Status>>;
@@ -168,6 +238,15 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest) -> HttpResponse {
             };
         }
     }
+    let mutating = !matches!(method, hyper::Method::GET | hyper::Method::HEAD);
+    let slot = if mutating {
+        api.writes.try_enter(MAX_WRITES_IN_FLIGHT)
+    } else {
+        api.reads.try_enter(MAX_READS_IN_FLIGHT)
+    };
+    let Some(_slot) = slot else {
+        return too_many_requests();
+    };
     let accept = req
         .headers()
         .get("accept")
@@ -180,7 +259,18 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest) -> HttpResponse {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json")
         .to_string();
-    let reply = match read_body(req, &content_type).await {
+    // A client that trickles its body holds a slot: the body read is bounded too.
+    let limit = std::time::Duration::from_millis(REQUEST_TIMEOUT_MS);
+    let body = match api
+        .platform
+        .clock
+        .timeout(limit, read_body(req, &content_type))
+        .await
+    {
+        Ok(body) => body,
+        Err(_) => Err(Box::new(timed_out())),
+    };
+    let reply = match body {
         Ok(body) => {
             let dry_run = match query.get("dryRun").map(String::as_str) {
                 None | Some("") => false,
@@ -199,7 +289,15 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest) -> HttpResponse {
                 body,
             };
             let printed = table_resource(&method, &route, &accept);
-            let reply = api.dispatch(route, call).await;
+            let reply = match api
+                .platform
+                .clock
+                .timeout(limit, api.dispatch(route, call))
+                .await
+            {
+                Ok(reply) => reply,
+                Err(_) => Err(Box::new(timed_out())),
+            };
             match (reply, printed) {
                 (Ok((200, body)), Some(r)) => {
                     let now = api.platform.clock.wall_unix_ms();
@@ -880,5 +978,26 @@ impl Api {
             }
         }
         fail(Status::conflict(r.group, r.plural, name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_flight_slots_are_limited_and_given_back() {
+        let f = InFlight::default();
+        let a = f.try_enter(2).expect("room");
+        let b = f.try_enter(2).expect("room");
+        assert!(f.try_enter(2).is_none(), "full");
+        drop(a);
+        assert_eq!(f.current(), 1);
+        let _c = f.try_enter(2).expect("a slot was freed");
+        drop(b);
+        assert_eq!(f.current(), 1);
+        let resp = too_many_requests();
+        assert_eq!(resp.status(), 429);
+        assert_eq!(resp.headers()["retry-after"], "1");
     }
 }

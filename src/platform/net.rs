@@ -166,6 +166,21 @@ pub async fn http_request(
     Ok(hyper::Response::from_parts(parts, bytes))
 }
 
+/// Sends one HTTP/1.1 request over a fresh connection and returns the response as soon as
+/// its head arrives; the caller reads the body as it streams (watches). The connection
+/// closes when the body is dropped.
+pub async fn http_stream(
+    addr: SocketAddr,
+    req: hyper::Request<Full<Bytes>>,
+) -> Result<hyper::Response<Incoming>, HttpClientError> {
+    let stream = connect(addr).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender.send_request(req).await?)
+}
+
 /// A gRPC client channel to `http://host:port` (connects lazily; reconnects on failure).
 pub fn grpc_channel(url: &str, timeout: Duration) -> Result<tonic::transport::Channel, String> {
     let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())

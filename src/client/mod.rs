@@ -1,0 +1,661 @@
+//! The client library every component uses to reach the API server: typed CRUD ([`Api`]),
+//! watch streams ([`watch`]), informers with a shared read-only cache ([`informer`]), the
+//! controllers' rate-limited work queue ([`queue`]) and leader election on Leases
+//! ([`leader`]).
+//!
+//! A [`Client`] knows several API server endpoints and fails over between them: a request
+//! whose connection fails or times out is retried on the next endpoint (a create whose reply
+//! was lost may therefore answer AlreadyExists — callers treat that like any conflict). All
+//! I/O goes through the platform seam, so the same client runs in the real build and in the
+//! simulation.
+
+pub mod informer;
+pub mod leader;
+pub mod queue;
+pub mod watch;
+
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use serde_json::Value;
+
+use crate::api::kind::{to_json, Kind, ObjectList};
+use crate::api::Status;
+use crate::platform::net::{self, SocketAddr};
+use crate::platform::time::Clock;
+
+pub use watch::{Event, WatchStream};
+
+/// Deadline of one request (watches are bounded by their `timeoutSeconds` instead).
+pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
+/// Longest watch the client asks for (the server caps it too).
+pub const MAX_WATCH_TIMEOUT_SECS: u64 = 3600;
+
+/// Where the API servers are and how to authenticate.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `http://host:port` URLs (IP addresses or `localhost`), tried in order on failure.
+    pub servers: Vec<String>,
+    /// Sent as `Authorization: Bearer <token>`.
+    pub bearer_token: Option<String>,
+    pub request_timeout_ms: u64,
+}
+
+impl ClientConfig {
+    /// One server, no credentials, default timeout.
+    pub fn insecure(server: &str) -> ClientConfig {
+        ClientConfig {
+            servers: vec![server.to_string()],
+            bearer_token: None,
+            request_timeout_ms: REQUEST_TIMEOUT_MS,
+        }
+    }
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    /// The API server answered with an error `Status`.
+    #[error("{} ({})", .0.message, .0.code)]
+    Api(Box<Status>),
+    /// No endpoint answered (the last endpoint's error).
+    #[error("no API server reachable: {0}")]
+    Unreachable(String),
+    #[error("cannot decode the API server's answer: {0}")]
+    Decode(String),
+    #[error("bad client configuration: {0}")]
+    Config(String),
+}
+
+impl ClientError {
+    /// The HTTP status code of an API error.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            ClientError::Api(s) => Some(s.code),
+            _ => None,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.code() == Some(404)
+    }
+
+    pub fn is_conflict(&self) -> bool {
+        self.code() == Some(409)
+    }
+
+    /// 410: the resourceVersion asked for is too old (re-list).
+    pub fn is_gone(&self) -> bool {
+        self.code() == Some(410)
+    }
+}
+
+#[derive(Debug)]
+struct Endpoint {
+    addr: SocketAddr,
+    authority: String,
+}
+
+fn parse_server(url: &str) -> Result<Endpoint, ClientError> {
+    let bad = |why: &str| ClientError::Config(format!("server {url:?}: {why}"));
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| bad("only http:// URLs are supported"))?;
+    let authority = rest.trim_end_matches('/');
+    let (host, port) = authority
+        .rsplit_once(':')
+        .ok_or_else(|| bad("needs a port"))?;
+    let port: u16 = port.parse().map_err(|_| bad("bad port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ip: net::IpAddr = match host {
+        "localhost" => net::IpAddr::from([127, 0, 0, 1]),
+        h => h
+            .parse()
+            .map_err(|_| bad("the host must be an IP address"))?,
+    };
+    Ok(Endpoint {
+        addr: SocketAddr::new(ip, port),
+        authority: authority.to_string(),
+    })
+}
+
+/// A connection-less client of one or more API servers; cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    endpoints: Vec<Endpoint>,
+    /// The endpoint that answered last; requests start there.
+    current: AtomicUsize,
+    token: Option<String>,
+    timeout: Duration,
+    clock: Clock,
+}
+
+/// A request body and its media type.
+pub struct Body {
+    pub bytes: Vec<u8>,
+    pub content_type: &'static str,
+}
+
+impl Body {
+    pub fn json(v: &Value) -> Body {
+        Body {
+            bytes: serde_json::to_vec(v).expect("JSON serializes"),
+            content_type: "application/json",
+        }
+    }
+}
+
+impl Client {
+    pub fn new(cfg: &ClientConfig, clock: Clock) -> Result<Client, ClientError> {
+        if cfg.servers.is_empty() {
+            return Err(ClientError::Config("no API server given".into()));
+        }
+        let endpoints = cfg
+            .servers
+            .iter()
+            .map(|s| parse_server(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                endpoints,
+                current: AtomicUsize::new(0),
+                token: cfg.bearer_token.clone(),
+                timeout: Duration::from_millis(cfg.request_timeout_ms),
+                clock,
+            }),
+        })
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    fn build(
+        &self,
+        ep: &Endpoint,
+        method: &hyper::Method,
+        path: &str,
+        body: Option<&Body>,
+    ) -> hyper::Request<Full<Bytes>> {
+        let mut b = hyper::Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header("host", &ep.authority)
+            .header("accept", "application/json")
+            .header("user-agent", "rkube-client");
+        if let Some(t) = &self.inner.token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(body) = body {
+            b = b.header("content-type", body.content_type);
+        }
+        let bytes = body
+            .map(|b| Bytes::from(b.bytes.clone()))
+            .unwrap_or_default();
+        b.body(Full::new(bytes)).expect("a valid request")
+    }
+
+    /// Sends one request, failing over across endpoints; returns the body of a 2xx answer
+    /// or the server's error `Status`.
+    pub async fn request(
+        &self,
+        method: hyper::Method,
+        path: &str,
+        body: Option<Body>,
+    ) -> Result<Bytes, ClientError> {
+        let n = self.inner.endpoints.len();
+        let start = self.inner.current.load(Ordering::Relaxed);
+        let mut last = String::new();
+        for i in 0..n {
+            let at = (start + i) % n;
+            let ep = &self.inner.endpoints[at];
+            let req = self.build(ep, &method, path, body.as_ref());
+            let sent = self
+                .inner
+                .clock
+                .timeout(self.inner.timeout, net::http_request(ep.addr, req));
+            match sent.await {
+                Ok(Ok(resp)) => {
+                    self.inner.current.store(at, Ordering::Relaxed);
+                    return answer(resp.status().as_u16(), resp.into_body());
+                }
+                Ok(Err(e)) => last = format!("{}: {e}", ep.authority),
+                Err(_) => {
+                    last = format!(
+                        "{}: no answer within {:?}",
+                        ep.authority, self.inner.timeout
+                    )
+                }
+            }
+        }
+        Err(ClientError::Unreachable(last))
+    }
+
+    /// Opens a streaming GET (a watch), failing over like [`Client::request`].
+    pub async fn stream(&self, path: &str) -> Result<hyper::body::Incoming, ClientError> {
+        let n = self.inner.endpoints.len();
+        let start = self.inner.current.load(Ordering::Relaxed);
+        let mut last = String::new();
+        for i in 0..n {
+            let at = (start + i) % n;
+            let ep = &self.inner.endpoints[at];
+            let req = self.build(ep, &hyper::Method::GET, path, None);
+            let sent = self
+                .inner
+                .clock
+                .timeout(self.inner.timeout, net::http_stream(ep.addr, req));
+            match sent.await {
+                Ok(Ok(resp)) if resp.status().is_success() => {
+                    self.inner.current.store(at, Ordering::Relaxed);
+                    return Ok(resp.into_body());
+                }
+                Ok(Ok(resp)) => {
+                    let code = resp.status().as_u16();
+                    let body = http_body_util::BodyExt::collect(resp.into_body()).await;
+                    let bytes = body.map(|b| b.to_bytes()).unwrap_or_default();
+                    return Err(answer(code, bytes).err().unwrap_or_else(|| {
+                        ClientError::Decode(format!("unexpected HTTP {code} for a watch"))
+                    }));
+                }
+                Ok(Err(e)) => last = format!("{}: {e}", ep.authority),
+                Err(_) => {
+                    last = format!(
+                        "{}: no answer within {:?}",
+                        ep.authority, self.inner.timeout
+                    )
+                }
+            }
+        }
+        Err(ClientError::Unreachable(last))
+    }
+}
+
+/// A 2xx body, or the error Status the server sent (synthesized if it sent none).
+fn answer(code: u16, body: Bytes) -> Result<Bytes, ClientError> {
+    if (200..300).contains(&code) {
+        return Ok(body);
+    }
+    let status = serde_json::from_slice::<Status>(&body)
+        .ok()
+        .filter(|s| s.code == code)
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(&body);
+            Status::failure(code, "Unknown", format!("HTTP {code}: {}", text.trim()))
+        });
+    Err(ClientError::Api(Box::new(status)))
+}
+
+/// Percent-encodes a query value (everything but RFC 3986 unreserved characters).
+pub fn encode_query_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// What a list or watch selects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListParams {
+    pub label_selector: String,
+    pub field_selector: String,
+    /// Page size (0: everything at once).
+    pub limit: i64,
+    pub continue_token: String,
+    /// `""`: the latest (consistent); `"0"`: any (from the API server's cache).
+    pub resource_version: String,
+    pub timeout_secs: Option<u64>,
+    pub bookmarks: bool,
+}
+
+impl ListParams {
+    pub fn labels(selector: &str) -> ListParams {
+        ListParams {
+            label_selector: selector.to_string(),
+            ..Default::default()
+        }
+    }
+
+    pub fn fields(selector: &str) -> ListParams {
+        ListParams {
+            field_selector: selector.to_string(),
+            ..Default::default()
+        }
+    }
+
+    fn query(&self, watch: bool) -> String {
+        let mut q: Vec<String> = Vec::new();
+        let mut push = |k: &str, v: &str| {
+            if !v.is_empty() {
+                q.push(format!("{k}={}", encode_query_value(v)));
+            }
+        };
+        push("labelSelector", &self.label_selector);
+        push("fieldSelector", &self.field_selector);
+        push("resourceVersion", &self.resource_version);
+        if watch {
+            push("watch", "true");
+            let t = self.timeout_secs.unwrap_or(300).min(MAX_WATCH_TIMEOUT_SECS);
+            push("timeoutSeconds", &t.to_string());
+            if self.bookmarks {
+                push("allowWatchBookmarks", "true");
+            }
+        } else {
+            if self.limit > 0 {
+                push("limit", &self.limit.to_string());
+            }
+            push("continue", &self.continue_token);
+        }
+        if q.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", q.join("&"))
+        }
+    }
+}
+
+/// A patch and its type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Patch {
+    Merge(Value),
+    Json(Value),
+    Strategic(Value),
+}
+
+impl Patch {
+    fn body(&self) -> Body {
+        let (v, content_type) = match self {
+            Patch::Merge(v) => (v, "application/merge-patch+json"),
+            Patch::Json(v) => (v, "application/json-patch+json"),
+            Patch::Strategic(v) => (v, "application/strategic-merge-patch+json"),
+        };
+        Body {
+            bytes: serde_json::to_vec(v).expect("JSON serializes"),
+            content_type,
+        }
+    }
+}
+
+/// Options of a delete.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteParams {
+    pub grace_period_seconds: Option<i64>,
+    /// Delete only if the object is still at this resourceVersion.
+    pub resource_version: Option<String>,
+    /// Delete only if the object still has this uid.
+    pub uid: Option<String>,
+    /// "Background", "Foreground" or "Orphan".
+    pub propagation_policy: Option<String>,
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ClientError> {
+    serde_json::from_slice(bytes).map_err(|e| ClientError::Decode(e.to_string()))
+}
+
+/// Typed access to one kind, in one namespace or across all.
+pub struct Api<K> {
+    client: Client,
+    namespace: Option<String>,
+    _kind: PhantomData<fn() -> K>,
+}
+
+impl<K> Clone for Api<K> {
+    fn clone(&self) -> Self {
+        Api {
+            client: self.client.clone(),
+            namespace: self.namespace.clone(),
+            _kind: PhantomData,
+        }
+    }
+}
+
+impl<K: Kind> Api<K> {
+    /// Objects of a namespaced kind in `namespace`.
+    pub fn namespaced(client: &Client, namespace: &str) -> Api<K> {
+        assert!(K::NAMESPACED, "{} is not namespaced", K::KIND);
+        Api {
+            client: client.clone(),
+            namespace: Some(namespace.to_string()),
+            _kind: PhantomData,
+        }
+    }
+
+    /// Objects of a cluster-scoped kind, or of a namespaced kind across every namespace
+    /// (lists and watches; single objects are addressed by their own namespace).
+    pub fn all(client: &Client) -> Api<K> {
+        Api {
+            client: client.clone(),
+            namespace: None,
+            _kind: PhantomData,
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn group_prefix() -> String {
+        if K::GROUP.is_empty() {
+            format!("/api/{}", K::VERSION)
+        } else {
+            format!("/apis/{}/{}", K::GROUP, K::VERSION)
+        }
+    }
+
+    fn collection(&self, namespace: Option<&str>) -> String {
+        match namespace.or(self.namespace.as_deref()) {
+            Some(ns) if K::NAMESPACED => {
+                format!("{}/namespaces/{ns}/{}", Self::group_prefix(), K::PLURAL)
+            }
+            _ => format!("{}/{}", Self::group_prefix(), K::PLURAL),
+        }
+    }
+
+    fn object(&self, namespace: Option<&str>, name: &str) -> Result<String, ClientError> {
+        if name.is_empty() {
+            return Err(ClientError::Config(format!("a {} needs a name", K::KIND)));
+        }
+        let ns = namespace
+            .filter(|n| !n.is_empty())
+            .or(self.namespace.as_deref());
+        if K::NAMESPACED && ns.is_none() {
+            return Err(ClientError::Config(format!(
+                "{} {name:?} needs a namespace",
+                K::KIND
+            )));
+        }
+        Ok(format!("{}/{name}", self.collection(ns)))
+    }
+
+    fn own_path(&self, obj: &K) -> Result<String, ClientError> {
+        let meta = obj.metadata();
+        self.object(Some(&meta.namespace), &meta.name)
+    }
+
+    pub async fn get(&self, name: &str) -> Result<K, ClientError> {
+        let path = self.object(None, name)?;
+        decode(&self.client.request(hyper::Method::GET, &path, None).await?)
+    }
+
+    pub async fn list(&self, p: &ListParams) -> Result<ObjectList<K>, ClientError> {
+        let path = format!("{}{}", self.collection(None), p.query(false));
+        decode(&self.client.request(hyper::Method::GET, &path, None).await?)
+    }
+
+    /// Creates `obj` in this Api's namespace (or, for [`Api::all`], in the object's own).
+    pub async fn create(&self, obj: &K) -> Result<K, ClientError> {
+        let own = obj.metadata().namespace.as_str();
+        let path = match &self.namespace {
+            Some(_) => self.collection(None),
+            None => self.collection(Some(own).filter(|n| !n.is_empty())),
+        };
+        let body = Body::json(&to_json(obj));
+        decode(
+            &self
+                .client
+                .request(hyper::Method::POST, &path, Some(body))
+                .await?,
+        )
+    }
+
+    /// PUT: conditioned on the object's `resourceVersion` when it has one (409 if stale).
+    pub async fn replace(&self, obj: &K) -> Result<K, ClientError> {
+        let path = self.own_path(obj)?;
+        let body = Body::json(&to_json(obj));
+        decode(
+            &self
+                .client
+                .request(hyper::Method::PUT, &path, Some(body))
+                .await?,
+        )
+    }
+
+    pub async fn replace_status(&self, obj: &K) -> Result<K, ClientError> {
+        let path = format!("{}/status", self.own_path(obj)?);
+        let body = Body::json(&to_json(obj));
+        decode(
+            &self
+                .client
+                .request(hyper::Method::PUT, &path, Some(body))
+                .await?,
+        )
+    }
+
+    pub async fn patch(&self, name: &str, p: &Patch) -> Result<K, ClientError> {
+        let path = self.object(None, name)?;
+        decode(
+            &self
+                .client
+                .request(hyper::Method::PATCH, &path, Some(p.body()))
+                .await?,
+        )
+    }
+
+    pub async fn patch_status(&self, name: &str, p: &Patch) -> Result<K, ClientError> {
+        let path = format!("{}/status", self.object(None, name)?);
+        decode(
+            &self
+                .client
+                .request(hyper::Method::PATCH, &path, Some(p.body()))
+                .await?,
+        )
+    }
+
+    pub async fn delete(&self, name: &str, p: &DeleteParams) -> Result<(), ClientError> {
+        let path = self.object(None, name)?;
+        let mut opts = serde_json::json!({"kind": "DeleteOptions", "apiVersion": "v1"});
+        if let Some(g) = p.grace_period_seconds {
+            opts["gracePeriodSeconds"] = g.into();
+        }
+        if let Some(rv) = &p.resource_version {
+            opts["preconditions"]["resourceVersion"] = rv.clone().into();
+        }
+        if let Some(uid) = &p.uid {
+            opts["preconditions"]["uid"] = uid.clone().into();
+        }
+        if let Some(pp) = &p.propagation_policy {
+            opts["propagationPolicy"] = pp.clone().into();
+        }
+        let body = Body::json(&opts);
+        self.client
+            .request(hyper::Method::DELETE, &path, Some(body))
+            .await
+            .map(drop)
+    }
+
+    /// POSTs `body` to a subresource (`binding`, `eviction`) of `name`.
+    pub async fn create_subresource(
+        &self,
+        name: &str,
+        sub: &str,
+        body: &Value,
+    ) -> Result<Value, ClientError> {
+        let path = format!("{}/{sub}", self.object(None, name)?);
+        let sent = self
+            .client
+            .request(hyper::Method::POST, &path, Some(Body::json(body)));
+        decode(&sent.await?)
+    }
+
+    /// Watches from `resource_version` (see [`ListParams::resource_version`]).
+    pub async fn watch(&self, p: &ListParams) -> Result<WatchStream<K>, ClientError> {
+        let path = format!("{}{}", self.collection(None), p.query(true));
+        Ok(WatchStream::new(self.client.stream(&path).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::core::{Namespace, Pod};
+
+    #[test]
+    fn servers_parse_and_paths_follow_the_api_layout() {
+        assert!(parse_server("https://1.2.3.4:6443").is_err());
+        assert!(parse_server("http://example.com:80").is_err());
+        assert!(parse_server("http://127.0.0.1").is_err());
+        let ep = parse_server("http://localhost:8080/").unwrap();
+        assert_eq!(ep.addr.to_string(), "127.0.0.1:8080");
+        let client =
+            Client::new(&ClientConfig::insecure("http://127.0.0.1:1"), Clock::new()).unwrap();
+        let pods: Api<Pod> = Api::namespaced(&client, "a");
+        assert_eq!(
+            pods.object(None, "p").unwrap(),
+            "/api/v1/namespaces/a/pods/p"
+        );
+        let all: Api<Pod> = Api::all(&client);
+        assert!(all.object(None, "p").is_err(), "a pod needs a namespace");
+        assert_eq!(
+            all.object(Some("b"), "p").unwrap(),
+            "/api/v1/namespaces/b/pods/p"
+        );
+        let ns: Api<Namespace> = Api::all(&client);
+        assert_eq!(ns.object(None, "x").unwrap(), "/api/v1/namespaces/x");
+    }
+
+    #[test]
+    fn queries_are_encoded() {
+        let p = ListParams {
+            label_selector: "app in (a,b),tier!=x".into(),
+            limit: 5,
+            ..Default::default()
+        };
+        assert_eq!(
+            p.query(false),
+            "?labelSelector=app%20in%20%28a%2Cb%29%2Ctier%21%3Dx&limit=5"
+        );
+        let w = ListParams {
+            resource_version: "42".into(),
+            bookmarks: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            w.query(true),
+            "?resourceVersion=42&watch=true&timeoutSeconds=300&allowWatchBookmarks=true"
+        );
+        assert_eq!(ListParams::default().query(false), "");
+    }
+
+    #[test]
+    fn errors_carry_the_servers_status() {
+        let body = serde_json::to_vec(&Status::conflict("", "pods", "p")).unwrap();
+        let e = answer(409, Bytes::from(body)).unwrap_err();
+        assert!(e.is_conflict());
+        let e = answer(502, Bytes::from_static(b"bad gateway")).unwrap_err();
+        assert_eq!(e.code(), Some(502));
+        assert!(e.to_string().contains("bad gateway"));
+        assert_eq!(answer(200, Bytes::from_static(b"{}")).unwrap(), "{}");
+    }
+}

@@ -1,0 +1,166 @@
+"""The official Kubernetes Python client against rkube's API server.
+
+Run by tests/python_client.rs as `python3 client_test.py http://127.0.0.1:PORT ETCD_URL`;
+prints one line per check and exits non-zero on the first failure.
+"""
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+from kubernetes import client, watch
+from kubernetes.client.rest import ApiException
+
+
+def check(cond, what):
+    if not cond:
+        print(f"FAIL: {what}", flush=True)
+        sys.exit(1)
+    print(f"ok: {what}", flush=True)
+
+
+def expect_status(code, fn, what):
+    try:
+        fn()
+    except ApiException as e:
+        check(e.status == code, f"{what} -> {code} (got {e.status}: {e.body})")
+        return json.loads(e.body)
+    check(False, f"{what} -> {code} (it succeeded)")
+
+
+def main():
+    server, etcd = sys.argv[1], sys.argv[2]
+    cfg = client.Configuration()
+    cfg.host = server
+    api = client.ApiClient(cfg)
+    core = client.CoreV1Api(api)
+    apps = client.AppsV1Api(api)
+
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="py")))
+    check(core.read_namespace("py").status.phase == "Active", "namespace created, Active")
+
+    # CRUD and selectors.
+    for name, app in [("a", "web"), ("b", "web"), ("c", "db")]:
+        core.create_namespaced_config_map(
+            "py",
+            client.V1ConfigMap(
+                metadata=client.V1ObjectMeta(name=name, labels={"app": app}),
+                data={"k": name},
+            ),
+        )
+    web = core.list_namespaced_config_map("py", label_selector="app=web")
+    check(sorted(i.metadata.name for i in web.items) == ["a", "b"], "label selector")
+    notweb = core.list_namespaced_config_map("py", label_selector="app notin (web)")
+    check([i.metadata.name for i in notweb.items] == ["c"], "set-based selector")
+    byname = core.list_namespaced_config_map("py", field_selector="metadata.name=c")
+    check([i.metadata.name for i in byname.items] == ["c"], "field selector")
+    body = expect_status(
+        409,
+        lambda: core.create_namespaced_config_map(
+            "py", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="a"))
+        ),
+        "create of an existing name",
+    )
+    check(body["reason"] == "AlreadyExists", "AlreadyExists reason")
+    expect_status(404, lambda: core.read_namespaced_config_map("nope", "py"), "missing object")
+
+    # Patches: merge, strategic, JSON.
+    core.patch_namespaced_config_map("a", "py", {"data": {"m": "1"}})
+    check(core.read_namespaced_config_map("a", "py").data["m"] == "1", "strategic patch (the default)")
+    core.patch_namespaced_config_map(
+        "a", "py", {"data": {"merge": "yes"}}, _content_type="application/merge-patch+json"
+    )
+    check(core.read_namespaced_config_map("a", "py").data["merge"] == "yes", "merge patch")
+    core.patch_namespaced_config_map("a", "py", [{"op": "add", "path": "/data/j", "value": "2"}])
+    check(core.read_namespaced_config_map("a", "py").data["j"] == "2", "JSON patch")
+
+    # A stale PUT is a 409.
+    current = core.read_namespaced_config_map("b", "py")
+    stale_rv = current.metadata.resource_version
+    current.data["k"] = "changed"
+    core.replace_namespaced_config_map("b", "py", current)
+    current.metadata.resource_version = stale_rv
+    current.data["k"] = "lost update"
+    expect_status(409, lambda: core.replace_namespaced_config_map("b", "py", current), "stale PUT")
+    check(core.read_namespaced_config_map("b", "py").data["k"] == "changed", "no lost update")
+
+    # Pods: create, bind, patch status.
+    pod = client.V1Pod(
+        metadata=client.V1ObjectMeta(name="p"),
+        spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="nginx")]),
+    )
+    core.create_namespaced_pod("py", pod)
+    binding = client.V1Binding(
+        metadata=client.V1ObjectMeta(name="p"),
+        target=client.V1ObjectReference(kind="Node", name="node-1"),
+    )
+    # The server answers a Status, which this client cannot turn into a V1Binding.
+    core.create_namespaced_binding("py", binding, _preload_content=False)
+    check(core.read_namespaced_pod("p", "py").spec.node_name == "node-1", "binding")
+    core.patch_namespaced_pod_status("p", "py", {"status": {"phase": "Running"}})
+    check(core.read_namespaced_pod_status("p", "py").status.phase == "Running", "status patch")
+    expect_status(
+        409, lambda: core.create_namespaced_binding("py", binding, _preload_content=False),
+        "binding an already bound pod",
+    )
+
+    # Deployments and their scale subresource.
+    dep = client.V1Deployment(
+        metadata=client.V1ObjectMeta(name="web"),
+        spec=client.V1DeploymentSpec(
+            replicas=1,
+            selector=client.V1LabelSelector(match_labels={"app": "web"}),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels={"app": "web"}),
+                spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="nginx")]),
+            ),
+        ),
+    )
+    apps.create_namespaced_deployment("py", dep)
+    apps.patch_namespaced_deployment_scale("web", "py", {"spec": {"replicas": 4}})
+    check(apps.read_namespaced_deployment("web", "py").spec.replicas == 4, "scale subresource")
+
+    # Watch: MODIFIED and DELETED arrive; a too-old resourceVersion is a 410.
+    start_rv = core.list_namespaced_config_map("py").metadata.resource_version
+    events = []
+
+    def watcher():
+        w = watch.Watch()
+        for ev in w.stream(core.list_namespaced_config_map, "py",
+                           resource_version=start_rv, timeout_seconds=10):
+            events.append((ev["type"], ev["object"].metadata.name))
+            if ev["type"] == "DELETED":
+                w.stop()
+
+    t = threading.Thread(target=watcher)
+    t.start()
+    time.sleep(1)
+    core.patch_namespaced_config_map("c", "py", {"data": {"w": "1"}})
+    core.delete_namespaced_config_map("c", "py")
+    t.join(15)
+    check(("MODIFIED", "c") in events and ("DELETED", "c") in events, f"watch events {events}")
+
+    # Compact the store past the start revision (the API server's cache starts later
+    # anyway), then a watch from the old revision must fail with 410.
+    rev = core.list_namespaced_config_map("py").metadata.resource_version
+    subprocess.run(["etcdctl", "--endpoints", etcd, "compaction", rev], check=True,
+                   env={"ETCDCTL_API": "3", "PATH": "/usr/bin:/bin:/usr/local/bin"},
+                   stdout=subprocess.DEVNULL)
+    gone = None
+    try:
+        w = watch.Watch()
+        for ev in w.stream(core.list_namespaced_config_map, "py",
+                           resource_version="2", timeout_seconds=5):
+            if ev["type"] == "ERROR":
+                gone = ev["raw_object"].get("code")
+                break
+    except ApiException as e:
+        gone = e.status
+    check(gone == 410, f"watch from a compacted revision -> 410 (got {gone})")
+    print("all checks passed", flush=True)
+
+
+if __name__ == "__main__":
+    main()
