@@ -24,19 +24,39 @@ enum Command {
     /// Save or restore store backups.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
-    /// Run the Kubernetes API server on a store (plain HTTP, for local use).
+    /// Run the Kubernetes API server on a store (HTTPS with authentication and RBAC).
     Apiserver(ApiserverArgs),
 }
 
 #[derive(Parser)]
 struct ApiserverArgs {
-    /// The store's client URL.
+    /// The store's client URLs, comma-separated.
     #[arg(long = "etcd-servers", default_value = "http://127.0.0.1:2379")]
     etcd_servers: String,
-    /// Address to serve plain HTTP on (no authentication: keep it on localhost).
+    /// Address to serve HTTPS on.
+    #[arg(long = "bind-address", default_value = "0.0.0.0")]
+    bind_address: String,
+    /// HTTPS port (authenticated and authorized); 0 disables it.
+    #[arg(long = "secure-port", default_value_t = 6443)]
+    secure_port: u16,
+    /// Where the CA, certificates, token signing key and kubeconfigs live (created on
+    /// first start).
+    #[arg(long = "data-dir", default_value = "/var/lib/rkube/apiserver")]
+    data_dir: PathBuf,
+    /// Static bearer tokens: CSV lines `token,user,uid[,"group1,group2"]`.
+    #[arg(long = "token-auth-file")]
+    token_auth_file: Option<PathBuf>,
+    /// Extra names or addresses for the serving certificate.
+    #[arg(long = "tls-san")]
+    tls_san: Vec<String>,
+    /// `RBAC` (default) or `AlwaysAllow`.
+    #[arg(long = "authorization-mode", default_value = "RBAC")]
+    authorization_mode: String,
+    /// Loopback address for plain HTTP without authentication.
     #[arg(long = "insecure-bind-address", default_value = "127.0.0.1")]
     insecure_bind_address: String,
-    #[arg(long = "insecure-port", default_value_t = 8080)]
+    /// Plain-HTTP port without authentication (0: off). For local tools and tests only.
+    #[arg(long = "insecure-port", default_value_t = 0)]
     insecure_port: u16,
 }
 
@@ -193,16 +213,64 @@ where
     })
 }
 
-fn run_apiserver(a: ApiserverArgs) -> Result<(), String> {
-    let ip: platform::net::IpAddr = a
-        .insecure_bind_address
-        .parse()
-        .map_err(|e| format!("--insecure-bind-address {:?}: {e}", a.insecure_bind_address))?;
-    let cfg = ApiServerConfig {
-        listen: platform::net::SocketAddr::new(ip, a.insecure_port),
-        etcd_server: first_url(&a.etcd_servers).to_string(),
+fn parse_ip(flag: &str, text: &str) -> Result<platform::net::IpAddr, String> {
+    text.parse().map_err(|e| format!("{flag} {text:?}: {e}"))
+}
+
+fn apiserver_config(a: &ApiserverArgs) -> Result<ApiServerConfig, String> {
+    let authorization = match a.authorization_mode.as_str() {
+        "RBAC" => apiserver::access::AuthorizationMode::Rbac,
+        "AlwaysAllow" => apiserver::access::AuthorizationMode::AlwaysAllow,
+        other => {
+            return Err(format!(
+                "--authorization-mode {other:?}: want RBAC or AlwaysAllow"
+            ))
+        }
     };
-    let plat = Platform::real_diskless("apiserver");
+    let token_file = match &a.token_auth_file {
+        Some(p) => {
+            let bytes = platform::disk::read_file(p)
+                .map_err(|e| format!("--token-auth-file {}: {e}", p.display()))?;
+            Some(
+                String::from_utf8(bytes)
+                    .map_err(|_| "--token-auth-file is not UTF-8".to_string())?,
+            )
+        }
+        None => None,
+    };
+    let secure = (a.secure_port != 0).then(|| -> Result<_, String> {
+        let ip = parse_ip("--bind-address", &a.bind_address)?;
+        Ok(apiserver::SecureServing {
+            listen: platform::net::SocketAddr::new(ip, a.secure_port),
+            extra_sans: a.tls_san.clone(),
+            token_file: token_file.clone(),
+            authorization,
+        })
+    });
+    let insecure = (a.insecure_port != 0).then(|| -> Result<_, String> {
+        let ip = parse_ip("--insecure-bind-address", &a.insecure_bind_address)?;
+        Ok(platform::net::SocketAddr::new(ip, a.insecure_port))
+    });
+    Ok(ApiServerConfig {
+        etcd_servers: a
+            .etcd_servers
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        secure: secure.transpose()?,
+        insecure: insecure.transpose()?,
+    })
+}
+
+fn run_apiserver(a: ApiserverArgs) -> Result<(), String> {
+    let cfg = apiserver_config(&a)?;
+    let plat = if cfg.secure.is_some() {
+        Platform::real("apiserver", &a.data_dir)
+            .map_err(|e| format!("--data-dir {}: {e}", a.data_dir.display()))?
+    } else {
+        Platform::real_diskless("apiserver")
+    };
     until_signal(|shutdown| async move {
         apiserver::run(cfg, plat, shutdown)
             .await

@@ -32,7 +32,7 @@ impl ApiServer {
         let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log");
         let child = Command::new(RKUBE)
             .args(["apiserver", "--etcd-servers", store_url])
-            .args(["--insecure-port", &port.to_string()])
+            .args(["--insecure-port", &port.to_string(), "--secure-port", "0"])
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
@@ -55,8 +55,8 @@ impl Drop for ApiServer {
 fn client(servers: &[&str]) -> Client {
     let cfg = ClientConfig {
         servers: servers.iter().map(|s| s.to_string()).collect(),
-        bearer_token: None,
         request_timeout_ms: 5_000,
+        ..Default::default()
     };
     Client::new(&cfg, Clock::new()).expect("client")
 }

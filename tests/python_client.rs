@@ -39,7 +39,7 @@ fn the_official_python_client_works() {
     let log = std::fs::File::create(&log_path).expect("log");
     let mut api = Command::new(RKUBE)
         .args(["apiserver", "--etcd-servers", &store.member(0).client_url()])
-        .args(["--insecure-port", &port.to_string()])
+        .args(["--insecure-port", &port.to_string(), "--secure-port", "0"])
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
         .spawn()

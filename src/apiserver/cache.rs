@@ -243,6 +243,11 @@ impl CacheState {
         Ok(self.history.iter().skip(skip).take(max).cloned().collect())
     }
 
+    /// The current object at `key`.
+    pub fn get(&self, key: &str) -> Option<Arc<Value>> {
+        self.objects.get(key).cloned()
+    }
+
     /// The current objects whose keys start with `prefix`, with the revision and the history
     /// position they correspond to.
     pub fn snapshot(&self, prefix: &str) -> (Vec<Arc<Value>>, i64, u64) {

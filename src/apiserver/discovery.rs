@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::resources::{self, RESOURCES, VERBS};
+use super::resources::{self, RESOURCES};
 
 /// The Kubernetes version reported; kubectl's dispatcher picks its build by the minor.
 pub const KUBE_MAJOR: &str = "1";
@@ -67,7 +67,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             "singularName": r.singular,
             "namespaced": r.namespaced,
             "kind": r.kind,
-            "verbs": VERBS,
+            "verbs": r.verbs(),
             "shortNames": r.short_names,
             "categories": r.categories(),
         }));
@@ -77,6 +77,11 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
                 json!({"name": format!("{}/status", r.plural), "singularName": "",
                 "namespaced": r.namespaced, "kind": r.kind, "verbs": sub_verbs}),
             );
+        }
+        if r.plural == "serviceaccounts" {
+            served.push(json!({"name": "serviceaccounts/token", "singularName": "",
+                "namespaced": true, "group": "authentication.k8s.io", "version": "v1",
+                "kind": "TokenRequest", "verbs": ["create"]}));
         }
         if r.plural == "namespaces" {
             served.push(json!({"name": "namespaces/finalize", "singularName": "",

@@ -7,6 +7,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use serde_json::{json, Value};
 
+use super::access::{self, Authenticator};
+use super::auth::UserInfo;
 use super::cache::Caches;
 use super::objects::{self, CreateInputs, Deletion};
 use super::paging;
@@ -20,6 +22,7 @@ use super::watch::{self, WatchSpec};
 use super::{admission, defaults, discovery, openapi, table, validate, MAX_REQUEST_BODY_BYTES};
 use crate::api::{fail, Status};
 use crate::platform::net::{self, HttpRequest, HttpResponse};
+use crate::platform::tls::PeerIdentity;
 use crate::platform::Platform;
 
 /// Pause between attempts to create the built-in namespaces while the store is unreachable.
@@ -55,7 +58,9 @@ impl InFlight {
                 (n < max).then_some(n + 1)
             })
             .is_ok();
-        admitted.then_some(Slot(self))
+        // `then`, not `then_some`: an eagerly built Slot would be dropped (and give back a
+        // slot it never took) when the request is refused.
+        admitted.then(|| Slot(self))
     }
 
     pub fn current(&self) -> usize {
@@ -78,10 +83,12 @@ pub struct Api {
     pub caches: Caches,
     pub reads: InFlight,
     pub writes: InFlight,
+    /// Authentication and authorization of the secure port (`None`: insecure only).
+    pub authn: Option<Authenticator>,
 }
 
 impl Api {
-    pub fn new(storage: Storage, platform: Platform) -> Api {
+    pub fn new(storage: Storage, platform: Platform, authn: Option<Authenticator>) -> Api {
         let caches = Caches::new(storage.clone(), platform.clock.clone());
         Api {
             storage,
@@ -89,8 +96,18 @@ impl Api {
             caches,
             reads: InFlight::default(),
             writes: InFlight::default(),
+            authn,
         }
     }
+}
+
+/// Which port a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    /// HTTPS: authenticated and authorized.
+    Secure,
+    /// Plain HTTP on loopback: no authentication (upstream's old insecure port).
+    Insecure,
 }
 
 fn too_many_requests() -> HttpResponse {
@@ -121,6 +138,7 @@ type Query = std::collections::BTreeMap<String, String>;
 /// One request, after routing.
 struct Call<'a> {
     method: &'a str,
+    user: &'a UserInfo,
     /// `dryRun=All`: validate and answer, but write nothing.
     dry_run: bool,
     query: &'a Query,
@@ -212,8 +230,35 @@ fn store_failure(e: StorageError, r: &Resource, name: &str) -> Status {
     }
 }
 
-/// Serves one request.
-pub async fn handle(api: Arc<Api>, req: HttpRequest) -> HttpResponse {
+/// Who sent a request and whether they may make it.
+async fn admit(
+    api: &Api,
+    req: &HttpRequest,
+    port: Port,
+    route: &Route,
+    query: &Query,
+) -> Result<UserInfo, Box<Status>> {
+    let (Port::Secure, Some(authn)) = (port, api.authn.as_ref()) else {
+        return Ok(access::unsecured_user());
+    };
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    let peer = req.extensions().get::<PeerIdentity>();
+    let user = api.authenticate(authn, header, peer).await?;
+    let attrs = access::attributes(
+        route,
+        req.method().as_str(),
+        is_watch(query),
+        req.uri().path(),
+    );
+    api.authorize(authn, &user, &attrs).await?;
+    Ok(user)
+}
+
+/// Serves one request that came in on `port`.
+pub async fn handle(api: Arc<Api>, req: HttpRequest, port: Port) -> HttpResponse {
     let method = req.method().clone();
     let route = route::parse(req.uri().path());
     let query = match query::parse(req.uri().query()) {
@@ -226,6 +271,10 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest) -> HttpResponse {
             .body(net::full_body(Bytes::from_static(b"ok")))
             .expect("valid response");
     }
+    let user = match admit(&api, &req, port, &route, &query).await {
+        Ok(u) => u,
+        Err(s) => return respond_status(&s),
+    };
     if method == hyper::Method::GET && is_watch(&query) {
         if let Route::Collection {
             resource,
@@ -281,8 +330,15 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest) -> HttpResponse {
                     return respond_status(&Status::bad_request(m));
                 }
             };
+            if let Err(s) = api
+                .node_restriction(&user, &route, method.as_str(), body.as_ref())
+                .await
+            {
+                return respond_status(&s);
+            }
             let call = Call {
                 method: method.as_str(),
+                user: &user,
                 dry_run,
                 query: &query,
                 content_type: &content_type,
@@ -388,7 +444,8 @@ fn start_watch(api: &Api, spec: WatchSpec) -> HttpResponse {
         .expect("valid response")
 }
 
-/// The request body as JSON (`None` when empty); protobuf and oversized bodies are refused.
+/// The request body as JSON (`None` when empty), read from JSON, YAML or Kubernetes protobuf
+/// ([`super::protobuf`]); oversized bodies are refused.
 async fn read_body(req: HttpRequest, content_type: &str) -> Result<Option<Value>, Box<Status>> {
     let limited = Limited::new(req.into_body(), MAX_REQUEST_BODY_BYTES);
     let bytes = match limited.collect().await {
@@ -404,6 +461,14 @@ async fn read_body(req: HttpRequest, content_type: &str) -> Result<Option<Value>
         return Ok(None);
     }
     let base = content_type.split(';').next().unwrap_or("").trim();
+    if base.eq_ignore_ascii_case(super::protobuf::PROTOBUF_MEDIA_TYPE) {
+        // kubectl's generator commands send protobuf and never retry as JSON.
+        return super::protobuf::decode(&bytes).map(Some).map_err(|e| {
+            Box::new(Status::bad_request(format!(
+                "the request body is not a valid Kubernetes protobuf object: {e}"
+            )))
+        });
+    }
     if base.ends_with("yaml") {
         // YAML is accepted wherever JSON is; it is read into the same JSON value.
         return serde_yaml::from_slice::<Value>(&bytes)
@@ -518,6 +583,15 @@ impl Api {
     }
 
     async fn collection(&self, r: &'static Resource, ns: Option<&str>, call: Call<'_>) -> Reply {
+        if r.is_review() {
+            return match call.method {
+                "POST" => {
+                    self.access_review(self.authn.as_ref(), call.user, need_body(call.body)?)
+                        .await
+                }
+                m => fail(method_not_allowed(m)),
+            };
+        }
         match call.method {
             "GET" => self.list(r, ns, call.query).await,
             "POST" => {
@@ -556,7 +630,7 @@ impl Api {
         }
     }
 
-    async fn read(
+    pub(super) async fn read(
         &self,
         r: &Resource,
         ns: Option<&str>,
@@ -650,29 +724,49 @@ impl Api {
         }))
     }
 
-    /// Namespace lifecycle admission: new objects only in a namespace that exists and is
-    /// not being deleted.
-    /// Creates the [`admission::BUILTIN_NAMESPACES`] that do not exist yet, retrying until
-    /// the store answers.
-    pub async fn ensure_builtin_namespaces(&self) {
+    /// Creates what every cluster has from the start and is missing: the
+    /// [`admission::BUILTIN_NAMESPACES`] and the bootstrap RBAC roles and bindings. Retries
+    /// until the store answers; never changes an object that exists.
+    pub async fn bootstrap(&self) {
         let namespaces = super::resources::find("", "v1", "namespaces").expect("served");
         for ns in admission::BUILTIN_NAMESPACES {
-            loop {
-                let obj =
-                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-                match self.create(namespaces, None, obj, false).await {
-                    Ok(_) => break,
-                    Err(s) if s.code == 409 => break,
-                    Err(s) => {
-                        tracing::debug!(namespace = ns, error = %s.message, "cannot create yet");
-                        let pause = std::time::Duration::from_millis(BUILTIN_RETRY_MS);
-                        self.platform.clock.sleep(pause).await;
-                    }
+            let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+            self.ensure_exists(namespaces, obj).await;
+        }
+        let group = "rbac.authorization.k8s.io";
+        let roles = super::resources::find(group, "v1", "clusterroles").expect("served");
+        for role in super::rbac::bootstrap_roles() {
+            self.ensure_exists(roles, crate::api::kind::to_json(&role))
+                .await;
+        }
+        let bindings = super::resources::find(group, "v1", "clusterrolebindings").expect("served");
+        for b in super::rbac::bootstrap_bindings() {
+            self.ensure_exists(bindings, crate::api::kind::to_json(&b))
+                .await;
+        }
+    }
+
+    async fn ensure_exists(&self, r: &Resource, obj: Value) {
+        loop {
+            match self.create(r, None, obj.clone(), false).await {
+                Ok(_) => return,
+                Err(s) if s.code == 409 => return,
+                Err(s) if s.code < 500 => {
+                    // A refusal will not change on retry: a bug in what we tried to create.
+                    tracing::error!(resource = r.plural, error = %s.message, "cannot create a built-in object");
+                    return;
+                }
+                Err(s) => {
+                    tracing::debug!(resource = r.plural, error = %s.message, "cannot create yet");
+                    let pause = std::time::Duration::from_millis(BUILTIN_RETRY_MS);
+                    self.platform.clock.sleep(pause).await;
                 }
             }
         }
     }
 
+    /// Namespace lifecycle admission: new objects only in a namespace that exists and is
+    /// not being deleted.
     async fn require_namespace(
         &self,
         r: &Resource,
@@ -877,6 +971,11 @@ impl Api {
             (Sub::Binding, "POST") => {
                 let ns = ns.unwrap_or("");
                 self.bind(r, ns, name, &need_body(body)?, call.dry_run)
+                    .await
+            }
+            (Sub::Token, "POST") => {
+                let ns = ns.unwrap_or("");
+                self.token_request(self.authn.as_ref(), ns, name, body)
                     .await
             }
             (Sub::Finalize, "PUT") => {

@@ -3,12 +3,15 @@
 //! mapping of objects onto store keys; it is the store's only client in a cluster.
 //!
 //! It serves `/version`, health, discovery, OpenAPI and every resource in
-//! [`resources::RESOURCES`] (JSON or YAML bodies): CRUD as conditional store Txns, all
+//! [`resources::RESOURCES`] (JSON or YAML bodies, and the protobuf ones kubectl's generator
+//! commands send, decoded by [`protobuf`]): CRUD as conditional store Txns, all
 //! patch types but apply, subresources, Table output, selectors, pagination, dry runs,
 //! graceful deletion with finalizers, defaulting ([`defaults`]), validation ([`validate`]),
 //! namespace lifecycle ([`admission`]), and watches from one [`cache`] per resource type.
 
+pub mod access;
 pub mod admission;
+pub mod auth;
 pub mod cache;
 pub mod defaults;
 pub mod discovery;
@@ -17,7 +20,10 @@ pub mod objects;
 pub mod openapi;
 pub mod paging;
 pub mod patch;
+pub mod pki;
+pub mod protobuf;
 pub mod query;
+pub mod rbac;
 pub mod resources;
 pub mod route;
 pub mod selector;
@@ -38,10 +44,23 @@ pub const MAX_REQUEST_BODY_BYTES: usize = 3 * 1024 * 1024;
 /// How to run one API server.
 #[derive(Debug, Clone)]
 pub struct ApiServerConfig {
-    /// Where to serve HTTP.
+    /// The store's client URLs (`http://host:port`), balanced and failed over.
+    pub etcd_servers: Vec<String>,
+    /// HTTPS with authentication and authorization.
+    pub secure: Option<SecureServing>,
+    /// Plain HTTP without authentication (upstream's old insecure port): loopback only.
+    pub insecure: Option<SocketAddr>,
+}
+
+/// The secure port's settings.
+#[derive(Debug, Clone)]
+pub struct SecureServing {
     pub listen: SocketAddr,
-    /// The store's client URL (`http://host:port`).
-    pub etcd_server: String,
+    /// Extra names and addresses for the serving certificate (`--tls-san`).
+    pub extra_sans: Vec<String>,
+    /// Contents of `--token-auth-file`.
+    pub token_file: Option<String>,
+    pub authorization: access::AuthorizationMode,
 }
 
 /// Why the API server could not run.
@@ -54,6 +73,67 @@ pub enum ApiServerError {
     },
     #[error("bad --etcd-servers: {0}")]
     Store(String),
+    #[error("the insecure port must be bound to a loopback address, not {0}")]
+    InsecureNotLoopback(SocketAddr),
+    #[error("nothing to serve: give a secure port, an insecure port, or both")]
+    NoListener,
+    #[error("data dir: {0}")]
+    DataDir(String),
+    #[error("--token-auth-file: {0}")]
+    TokenFile(String),
+}
+
+async fn bind(addr: SocketAddr) -> Result<net::TcpListener, ApiServerError> {
+    net::listen(addr)
+        .await
+        .map_err(|source| ApiServerError::Listen { addr, source })
+}
+
+/// The serving certificate's names: loopback, the host's own, the in-cluster service names.
+fn sans(s: &SecureServing) -> Vec<String> {
+    let mut out: Vec<String> = [
+        "localhost",
+        "127.0.0.1",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if !s.listen.ip().is_unspecified() {
+        out.push(s.listen.ip().to_string());
+    }
+    out.extend(s.extra_sans.iter().cloned());
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The authenticator and TLS configuration of the secure port (creating the data dir's
+/// credentials on first start).
+fn secure_setup(
+    s: &SecureServing,
+    platform: &Platform,
+) -> Result<(access::Authenticator, std::sync::Arc<rustls::ServerConfig>), ApiServerError> {
+    let host = if s.listen.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        s.listen.ip().to_string()
+    };
+    let url = format!("https://{host}:{}", s.listen.port());
+    let pki = pki::ensure(platform.disk.as_ref(), &sans(s), &url)
+        .map_err(|e| ApiServerError::DataDir(e.to_string()))?;
+    let tokens = match &s.token_file {
+        Some(text) => auth::parse_token_file(text).map_err(ApiServerError::TokenFile)?,
+        None => Default::default(),
+    };
+    let authn =
+        access::Authenticator::new(tokens, auth::TokenSigner::new(&pki.sa_key), s.authorization);
+    let tls = crate::platform::tls::server_config(&pki.serving, &pki.ca.cert_pem)
+        .map_err(ApiServerError::DataDir)?;
+    Ok((authn, tls))
 }
 
 /// Serves until `shutdown`.
@@ -62,22 +142,58 @@ pub async fn run(
     platform: Platform,
     shutdown: Shutdown,
 ) -> Result<(), ApiServerError> {
-    let storage = storage::Storage::new(&cfg.etcd_server).map_err(ApiServerError::Store)?;
-    let listener = net::listen(cfg.listen)
-        .await
-        .map_err(|source| ApiServerError::Listen {
-            addr: cfg.listen,
-            source,
-        })?;
-    tracing::info!(listen = %cfg.listen, store = %cfg.etcd_server, "API server serving");
-    let api = Arc::new(handler::Api::new(storage, platform));
+    let storage = storage::Storage::new(&cfg.etcd_servers).map_err(ApiServerError::Store)?;
+    if let Some(addr) = cfg.insecure.filter(|a| !a.ip().is_loopback()) {
+        return Err(ApiServerError::InsecureNotLoopback(addr));
+    }
+    if cfg.secure.is_none() && cfg.insecure.is_none() {
+        return Err(ApiServerError::NoListener);
+    }
+    let secure = match &cfg.secure {
+        Some(s) => Some((s.listen, secure_setup(s, &platform)?)),
+        None => None,
+    };
+    let (authn, tls) = match secure {
+        Some((addr, (authn, tls))) => (Some(authn), Some((bind(addr).await?, tls))),
+        None => (None, None),
+    };
+    let insecure = match cfg.insecure {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let api = Arc::new(handler::Api::new(storage, platform, authn));
     let starter = api.clone();
-    crate::platform::task::spawn(async move { starter.ensure_builtin_namespaces().await });
-    net::serve_http(
-        listener,
-        move |req| handler::handle(api.clone(), req),
-        shutdown,
-    )
-    .await;
+    crate::platform::task::spawn(async move { starter.bootstrap().await });
+    tracing::info!(
+        secure = ?cfg.secure.as_ref().map(|s| s.listen),
+        insecure = ?cfg.insecure,
+        store = ?cfg.etcd_servers,
+        "API server serving"
+    );
+    let plain = insecure.map(|l| {
+        let api = api.clone();
+        net::serve_http(
+            l,
+            move |req| handler::handle(api.clone(), req, handler::Port::Insecure),
+            shutdown.clone(),
+        )
+    });
+    let https = tls.map(|(l, tls)| {
+        let api = api.clone();
+        crate::platform::tls::serve_https(
+            l,
+            tls,
+            move |req| handler::handle(api.clone(), req, handler::Port::Secure),
+            shutdown.clone(),
+        )
+    });
+    match (plain, https) {
+        (Some(p), Some(h)) => {
+            futures::future::join(p, h).await;
+        }
+        (Some(p), None) => p.await,
+        (None, Some(h)) => h.await,
+        (None, None) => {}
+    }
     Ok(())
 }

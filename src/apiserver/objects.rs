@@ -82,6 +82,20 @@ fn name_suffix(mut bits: u64) -> String {
         .collect()
 }
 
+/// Why a name cannot be a URL path segment (the rule for RBAC object names).
+pub fn path_segment_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("name or generateName is required".into());
+    }
+    if name == "." || name == ".." {
+        return Some(format!("may not be '{name}'"));
+    }
+    if let Some(c) = name.chars().find(|c| *c == '/' || *c == '%') {
+        return Some(format!("may not contain '{c}'"));
+    }
+    None
+}
+
 /// Sets what the server owns on a new object (name from `generateName`, namespace, uid,
 /// creation time, generation) and validates the name. Returns the final metadata.
 pub fn prepare_create(
@@ -104,10 +118,11 @@ pub fn prepare_create(
         }
         _ => meta.namespace.clear(),
     }
-    let problem = if r.plural == "namespaces" {
-        dns_label_problem(&meta.name)
-    } else {
-        dns_subdomain_problem(&meta.name)
+    let problem = match (r.group, r.plural) {
+        ("", "namespaces") => dns_label_problem(&meta.name),
+        // RBAC names are path segments, so `system:node` is a valid role name.
+        ("rbac.authorization.k8s.io", _) => path_segment_problem(&meta.name),
+        _ => dns_subdomain_problem(&meta.name),
     };
     if let Some(p) = problem {
         return fail(Status::invalid(r.kind, &meta.name, "metadata.name", &p));
@@ -383,6 +398,18 @@ mod tests {
         assert_eq!(obj["metadata"].get("resourceVersion"), None);
         assert_eq!(obj["metadata"]["uid"].as_str().unwrap().len(), 36);
         assert_eq!(obj["data"]["a"], "1");
+    }
+
+    #[test]
+    fn rbac_names_are_path_segments() {
+        let roles = resources::find("rbac.authorization.k8s.io", "v1", "clusterroles").unwrap();
+        let mut role = json!({"metadata": {"name": "system:node"}});
+        assert!(prepare_create(&mut role, roles, None, &inputs()).is_ok());
+        let mut bad = json!({"metadata": {"name": "a/b"}});
+        assert!(prepare_create(&mut bad, roles, None, &inputs()).is_err());
+        let cms = resources::find("", "v1", "configmaps").unwrap();
+        let mut cm = json!({"metadata": {"name": "system:node"}});
+        assert!(prepare_create(&mut cm, cms, Some("a"), &inputs()).is_err());
     }
 
     #[test]

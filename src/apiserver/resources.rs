@@ -13,8 +13,12 @@ pub struct Resource {
     pub short_names: &'static [&'static str],
 }
 
-/// Verbs every served resource supports so far.
-pub const VERBS: &[&str] = &["create", "delete", "get", "list", "update"];
+/// Verbs every stored resource supports.
+pub const VERBS: &[&str] = &[
+    "create", "delete", "get", "list", "patch", "update", "watch",
+];
+/// Verbs of a review resource (answered, never stored).
+pub const REVIEW_VERBS: &[&str] = &["create"];
 
 const fn r(
     group: &'static str,
@@ -160,6 +164,15 @@ pub const RESOURCES: &[Resource] = &[
         false,
         &[],
     ),
+    r(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "selfsubjectaccessreview",
+        "SelfSubjectAccessReview",
+        false,
+        &[],
+    ),
 ];
 
 impl Resource {
@@ -199,6 +212,20 @@ impl Resource {
         match self.plural {
             "pods" | "services" | "deployments" | "replicasets" | "daemonsets" => &["all"],
             _ => &[],
+        }
+    }
+
+    /// Whether requests are answered without storing anything (access reviews).
+    pub fn is_review(&self) -> bool {
+        self.plural == "selfsubjectaccessreviews"
+    }
+
+    /// The verbs discovery lists.
+    pub fn verbs(&self) -> &'static [&'static str] {
+        if self.is_review() {
+            REVIEW_VERBS
+        } else {
+            VERBS
         }
     }
 

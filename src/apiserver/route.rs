@@ -53,6 +53,22 @@ pub enum Sub {
     Eviction,
     /// `namespaces/finalize`: the namespace controller clears `spec.finalizers`.
     Finalize,
+    /// `serviceaccounts/token`: a TokenRequest for the account.
+    Token,
+}
+
+impl Sub {
+    /// The subresource's name in URLs and RBAC rules.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Sub::Status => "status",
+            Sub::Scale => "scale",
+            Sub::Binding => "binding",
+            Sub::Eviction => "eviction",
+            Sub::Finalize => "finalize",
+            Sub::Token => "token",
+        }
+    }
 }
 
 fn subresource(r: &'static Resource, ns: Option<&str>, name: &str, sub: &str) -> Route {
@@ -62,6 +78,7 @@ fn subresource(r: &'static Resource, ns: Option<&str>, name: &str, sub: &str) ->
         "binding" if r.plural == "pods" => Sub::Binding,
         "eviction" if r.plural == "pods" => Sub::Eviction,
         "finalize" if r.plural == "namespaces" => Sub::Finalize,
+        "token" if r.plural == "serviceaccounts" => Sub::Token,
         _ => return Route::NotFound,
     };
     Route::Subresource {

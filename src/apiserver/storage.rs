@@ -116,9 +116,9 @@ fn header_rev(h: &Option<pb::ResponseHeader>) -> i64 {
 
 impl Storage {
     /// A client of the store at `endpoint` (`http://host:port`); connects lazily.
-    pub fn new(endpoint: &str) -> Result<Storage, String> {
+    pub fn new(endpoints: &[String]) -> Result<Storage, String> {
         let timeout = Duration::from_millis(STORE_CALL_TIMEOUT_MS);
-        let ch = net::grpc_channel(endpoint, timeout)?;
+        let ch = net::grpc_channel_many(endpoints, timeout)?;
         Ok(Storage {
             kv: KvClient::new(ch.clone()),
             watch: WatchClient::new(ch),

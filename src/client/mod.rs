@@ -19,14 +19,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine;
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 
 use crate::api::kind::{to_json, Kind, ObjectList};
 use crate::api::Status;
 use crate::platform::net::{self, SocketAddr};
 use crate::platform::time::Clock;
+use crate::platform::tls::{self, CertAndKey};
 
 pub use watch::{Event, WatchStream};
 
@@ -36,12 +38,17 @@ pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
 pub const MAX_WATCH_TIMEOUT_SECS: u64 = 3600;
 
 /// Where the API servers are and how to authenticate.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ClientConfig {
-    /// `http://host:port` URLs (IP addresses or `localhost`), tried in order on failure.
+    /// `https://host:port` or `http://host:port` URLs (IP addresses or `localhost`), tried
+    /// in order on failure.
     pub servers: Vec<String>,
     /// Sent as `Authorization: Bearer <token>`.
     pub bearer_token: Option<String>,
+    /// The CA that signed the servers' certificates (PEM), for `https://` servers.
+    pub ca_pem: Option<String>,
+    /// A client certificate to present (CN = user, O = groups).
+    pub identity: Option<CertAndKey>,
     pub request_timeout_ms: u64,
 }
 
@@ -50,9 +57,59 @@ impl ClientConfig {
     pub fn insecure(server: &str) -> ClientConfig {
         ClientConfig {
             servers: vec![server.to_string()],
-            bearer_token: None,
             request_timeout_ms: REQUEST_TIMEOUT_MS,
+            ..Default::default()
         }
+    }
+
+    /// The current context of a kubeconfig (server, CA, client certificate or token).
+    pub fn from_kubeconfig(text: &str) -> Result<ClientConfig, ClientError> {
+        let bad = |m: String| ClientError::Config(format!("kubeconfig: {m}"));
+        let doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let current = doc["current-context"]
+            .as_str()
+            .ok_or_else(|| bad("no current-context".into()))?;
+        let named = |list: &str, name: &str| -> Result<serde_yaml::Value, ClientError> {
+            let items = doc[list].as_sequence().cloned().unwrap_or_default();
+            items
+                .into_iter()
+                .find(|i| i["name"].as_str() == Some(name))
+                .ok_or_else(|| bad(format!("no {list} entry named {name:?}")))
+        };
+        let ctx = named("contexts", current)?;
+        let cluster_name = ctx["context"]["cluster"].as_str().unwrap_or("");
+        let user_name = ctx["context"]["user"].as_str().unwrap_or("");
+        let cluster = named("clusters", cluster_name)?;
+        let user = named("users", user_name)?;
+        let data = |v: &serde_yaml::Value| -> Result<Option<String>, ClientError> {
+            let Some(b64) = v.as_str() else {
+                return Ok(None);
+            };
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| bad(format!("bad base64: {e}")))?;
+            String::from_utf8(raw)
+                .map(Some)
+                .map_err(|_| bad("data is not text".into()))
+        };
+        let server = cluster["cluster"]["server"]
+            .as_str()
+            .ok_or_else(|| bad("no server".into()))?;
+        let u = &user["user"];
+        let identity = match (
+            data(&u["client-certificate-data"])?,
+            data(&u["client-key-data"])?,
+        ) {
+            (Some(cert_pem), Some(key_pem)) => Some(CertAndKey { cert_pem, key_pem }),
+            _ => None,
+        };
+        Ok(ClientConfig {
+            servers: vec![server.to_string()],
+            bearer_token: u["token"].as_str().map(str::to_string),
+            ca_pem: data(&cluster["cluster"]["certificate-authority-data"])?,
+            identity,
+            request_timeout_ms: REQUEST_TIMEOUT_MS,
+        })
     }
 }
 
@@ -98,13 +155,18 @@ impl ClientError {
 struct Endpoint {
     addr: SocketAddr,
     authority: String,
+    /// The name the server certificate must carry (`https://` only).
+    host: String,
+    tls: bool,
 }
 
 fn parse_server(url: &str) -> Result<Endpoint, ClientError> {
     let bad = |why: &str| ClientError::Config(format!("server {url:?}: {why}"));
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| bad("only http:// URLs are supported"))?;
+    let (tls, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        _ => return Err(bad("the URL must start with https:// or http://")),
+    };
     let authority = rest.trim_end_matches('/');
     let (host, port) = authority
         .rsplit_once(':')
@@ -120,6 +182,8 @@ fn parse_server(url: &str) -> Result<Endpoint, ClientError> {
     Ok(Endpoint {
         addr: SocketAddr::new(ip, port),
         authority: authority.to_string(),
+        host: host.to_string(),
+        tls,
     })
 }
 
@@ -134,6 +198,8 @@ struct Inner {
     /// The endpoint that answered last; requests start there.
     current: AtomicUsize,
     token: Option<String>,
+    /// TLS settings for `https://` endpoints.
+    tls: Option<Arc<rustls::ClientConfig>>,
     timeout: Duration,
     clock: Clock,
 }
@@ -163,11 +229,23 @@ impl Client {
             .iter()
             .map(|s| parse_server(s))
             .collect::<Result<Vec<_>, _>>()?;
+        let tls = match (&cfg.ca_pem, endpoints.iter().any(|e| e.tls)) {
+            (Some(ca), _) => {
+                Some(tls::client_config(ca, cfg.identity.as_ref()).map_err(ClientError::Config)?)
+            }
+            (None, true) => {
+                return Err(ClientError::Config(
+                    "https:// servers need the cluster CA".into(),
+                ))
+            }
+            (None, false) => None,
+        };
         Ok(Client {
             inner: Arc::new(Inner {
                 endpoints,
                 current: AtomicUsize::new(0),
                 token: cfg.bearer_token.clone(),
+                tls,
                 timeout: Duration::from_millis(cfg.request_timeout_ms),
                 clock,
             }),
@@ -203,6 +281,55 @@ impl Client {
         b.body(Full::new(bytes)).expect("a valid request")
     }
 
+    /// One request to one endpoint; the response as soon as its head arrives.
+    async fn send(
+        &self,
+        ep: &Endpoint,
+        req: hyper::Request<Full<Bytes>>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, String> {
+        let sent = if ep.tls {
+            let cfg = self.inner.tls.clone().ok_or("no TLS configuration")?;
+            let fut = tls::https_stream(ep.addr, &ep.host, cfg, req);
+            self.inner.clock.timeout(self.inner.timeout, fut).await
+        } else {
+            let fut = net::http_stream(ep.addr, req);
+            self.inner.clock.timeout(self.inner.timeout, fut).await
+        };
+        match sent {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => Err(format!("{}: {e}", ep.authority)),
+            Err(_) => Err(format!(
+                "{}: no answer within {:?}",
+                ep.authority, self.inner.timeout
+            )),
+        }
+    }
+
+    /// Sends one request, failing over across endpoints; the response head of the first
+    /// endpoint that answers.
+    async fn send_any(
+        &self,
+        method: &hyper::Method,
+        path: &str,
+        body: Option<&Body>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
+        let n = self.inner.endpoints.len();
+        let start = self.inner.current.load(Ordering::Relaxed);
+        let mut last = String::new();
+        for i in 0..n {
+            let at = (start + i) % n;
+            let ep = &self.inner.endpoints[at];
+            match self.send(ep, self.build(ep, method, path, body)).await {
+                Ok(resp) => {
+                    self.inner.current.store(at, Ordering::Relaxed);
+                    return Ok(resp);
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(ClientError::Unreachable(last))
+    }
+
     /// Sends one request, failing over across endpoints; returns the body of a 2xx answer
     /// or the server's error `Status`.
     pub async fn request(
@@ -211,70 +338,35 @@ impl Client {
         path: &str,
         body: Option<Body>,
     ) -> Result<Bytes, ClientError> {
-        let n = self.inner.endpoints.len();
-        let start = self.inner.current.load(Ordering::Relaxed);
-        let mut last = String::new();
-        for i in 0..n {
-            let at = (start + i) % n;
-            let ep = &self.inner.endpoints[at];
-            let req = self.build(ep, &method, path, body.as_ref());
-            let sent = self
-                .inner
-                .clock
-                .timeout(self.inner.timeout, net::http_request(ep.addr, req));
-            match sent.await {
-                Ok(Ok(resp)) => {
-                    self.inner.current.store(at, Ordering::Relaxed);
-                    return answer(resp.status().as_u16(), resp.into_body());
-                }
-                Ok(Err(e)) => last = format!("{}: {e}", ep.authority),
-                Err(_) => {
-                    last = format!(
-                        "{}: no answer within {:?}",
-                        ep.authority, self.inner.timeout
-                    )
-                }
-            }
-        }
-        Err(ClientError::Unreachable(last))
+        let resp = self.send_any(&method, path, body.as_ref()).await?;
+        let code = resp.status().as_u16();
+        let limited =
+            http_body_util::Limited::new(resp.into_body(), net::MAX_CLIENT_RESPONSE_BYTES);
+        let read = self
+            .inner
+            .clock
+            .timeout(self.inner.timeout, limited.collect())
+            .await;
+        let bytes = match read {
+            Ok(Ok(b)) => b.to_bytes(),
+            Ok(Err(e)) => return Err(ClientError::Unreachable(format!("reading the answer: {e}"))),
+            Err(_) => return Err(ClientError::Unreachable("the answer stalled".into())),
+        };
+        answer(code, bytes)
     }
 
     /// Opens a streaming GET (a watch), failing over like [`Client::request`].
     pub async fn stream(&self, path: &str) -> Result<hyper::body::Incoming, ClientError> {
-        let n = self.inner.endpoints.len();
-        let start = self.inner.current.load(Ordering::Relaxed);
-        let mut last = String::new();
-        for i in 0..n {
-            let at = (start + i) % n;
-            let ep = &self.inner.endpoints[at];
-            let req = self.build(ep, &hyper::Method::GET, path, None);
-            let sent = self
-                .inner
-                .clock
-                .timeout(self.inner.timeout, net::http_stream(ep.addr, req));
-            match sent.await {
-                Ok(Ok(resp)) if resp.status().is_success() => {
-                    self.inner.current.store(at, Ordering::Relaxed);
-                    return Ok(resp.into_body());
-                }
-                Ok(Ok(resp)) => {
-                    let code = resp.status().as_u16();
-                    let body = http_body_util::BodyExt::collect(resp.into_body()).await;
-                    let bytes = body.map(|b| b.to_bytes()).unwrap_or_default();
-                    return Err(answer(code, bytes).err().unwrap_or_else(|| {
-                        ClientError::Decode(format!("unexpected HTTP {code} for a watch"))
-                    }));
-                }
-                Ok(Err(e)) => last = format!("{}: {e}", ep.authority),
-                Err(_) => {
-                    last = format!(
-                        "{}: no answer within {:?}",
-                        ep.authority, self.inner.timeout
-                    )
-                }
-            }
+        let resp = self.send_any(&hyper::Method::GET, path, None).await?;
+        let code = resp.status().as_u16();
+        if resp.status().is_success() {
+            return Ok(resp.into_body());
         }
-        Err(ClientError::Unreachable(last))
+        let body = resp.into_body().collect().await;
+        let bytes = body.map(|b| b.to_bytes()).unwrap_or_default();
+        Err(answer(code, bytes)
+            .err()
+            .unwrap_or_else(|| ClientError::Decode(format!("unexpected HTTP {code} for a watch"))))
     }
 }
 
@@ -603,7 +695,8 @@ mod tests {
 
     #[test]
     fn servers_parse_and_paths_follow_the_api_layout() {
-        assert!(parse_server("https://1.2.3.4:6443").is_err());
+        assert!(parse_server("https://1.2.3.4:6443").unwrap().tls);
+        assert!(parse_server("ftp://1.2.3.4:6443").is_err());
         assert!(parse_server("http://example.com:80").is_err());
         assert!(parse_server("http://127.0.0.1").is_err());
         let ep = parse_server("http://localhost:8080/").unwrap();

@@ -12,6 +12,7 @@ pub mod rand;
 pub mod signal;
 pub mod task;
 pub mod time;
+pub mod tls;
 
 use std::sync::Arc;
 

@@ -181,6 +181,31 @@ pub async fn http_stream(
     Ok(sender.send_request(req).await?)
 }
 
+/// A gRPC client channel balanced over several `http://host:port` URLs (a store cluster's
+/// members); a member that cannot be reached is skipped.
+pub fn grpc_channel_many(
+    urls: &[String],
+    timeout: Duration,
+) -> Result<tonic::transport::Channel, String> {
+    if urls.len() == 1 {
+        return grpc_channel(&urls[0], timeout);
+    }
+    let mut endpoints = Vec::with_capacity(urls.len());
+    for url in urls {
+        let ep = tonic::transport::Endpoint::from_shared(url.clone())
+            .map_err(|e| format!("bad endpoint {url}: {e}"))?
+            .connect_timeout(timeout)
+            .timeout(timeout);
+        endpoints.push(ep);
+    }
+    if endpoints.is_empty() {
+        return Err("no endpoint given".into());
+    }
+    Ok(tonic::transport::Channel::balance_list(
+        endpoints.into_iter(),
+    ))
+}
+
 /// A gRPC client channel to `http://host:port` (connects lazily; reconnects on failure).
 pub fn grpc_channel(url: &str, timeout: Duration) -> Result<tonic::transport::Channel, String> {
     let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())

@@ -1,0 +1,301 @@
+//! The API server's secure port with the real kubectl and the client library: generated CA
+//! and certificates, admin.kubeconfig (client certificate in system:masters), static bearer
+//! tokens, ServiceAccount tokens from `kubectl create token`, RBAC denials and grants,
+//! `kubectl auth can-i`, anonymous access to public paths only, 401 for bad tokens, node
+//! restriction, and the refusal of a non-loopback insecure port.
+
+#![cfg(not(madsim))]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use common::{free_port, require_etcdctl, wait_until, Cluster, RKUBE};
+use rkube::api::core::{Namespace, Node};
+use rkube::client::{Api, Client, ClientConfig, ListParams, Patch};
+use rkube::platform::time::Clock;
+use serde_json::json;
+
+const TOKENS: &str = "alice-token,alice,u-alice
+node1-token,system:node:n1,u-n1,\"system:nodes\"
+";
+
+struct Secure {
+    port: u16,
+    data: PathBuf,
+    home: PathBuf,
+    child: Child,
+}
+
+impl Secure {
+    fn start(store_url: &str, dir: &Path) -> Secure {
+        let port = free_port();
+        let data = dir.join("apiserver-data");
+        let tokens = dir.join("tokens.csv");
+        std::fs::write(&tokens, TOKENS).expect("token file");
+        let log = std::fs::File::create(dir.join("apiserver.log")).expect("log");
+        let child = Command::new(RKUBE)
+            .args(["apiserver", "--etcd-servers", store_url])
+            .args([
+                "--bind-address",
+                "127.0.0.1",
+                "--secure-port",
+                &port.to_string(),
+            ])
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--token-auth-file")
+            .arg(&tokens)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn rkube apiserver");
+        let home = dir.join("home");
+        std::fs::create_dir_all(&home).expect("home");
+        let s = Secure {
+            port,
+            data,
+            home,
+            child,
+        };
+        wait_until(30, "the admin kubeconfig works", || {
+            s.admin(&["get", "namespace", "kube-node-lease"])
+                .status
+                .success()
+        });
+        s
+    }
+
+    fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    fn kubectl(&self, auth: &[&str], args: &[&str]) -> Output {
+        Command::new("timeout")
+            .args(["30", "kubectl"])
+            .args(auth)
+            .args(args)
+            .env("HOME", &self.home)
+            .env("KUBECONFIG", self.home.join("none"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run kubectl")
+    }
+
+    fn admin(&self, args: &[&str]) -> Output {
+        let kc = self.data.join("admin.kubeconfig");
+        self.kubectl(&["--kubeconfig", kc.to_str().expect("utf-8 path")], args)
+    }
+
+    fn with_token(&self, token: &str, args: &[&str]) -> Output {
+        let ca = self.data.join("pki/ca.crt");
+        let server = self.url();
+        let auth = [
+            "--server",
+            &server,
+            "--certificate-authority",
+            ca.to_str().unwrap(),
+            "--token",
+            token,
+        ];
+        self.kubectl(&auth, args)
+    }
+
+    fn client(&self, token: Option<&str>) -> Client {
+        let cfg = ClientConfig {
+            servers: vec![self.url()],
+            bearer_token: token.map(str::to_string),
+            ca_pem: Some(std::fs::read_to_string(self.data.join("pki/ca.crt")).expect("CA")),
+            request_timeout_ms: 5_000,
+            ..Default::default()
+        };
+        Client::new(&cfg, Clock::new()).expect("client")
+    }
+}
+
+impl Drop for Secure {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(o: Output) -> String {
+    assert!(o.status.success(), "kubectl failed: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn fails(o: Output) -> String {
+    assert!(
+        !o.status.success(),
+        "kubectl should have failed: {}",
+        text(&o)
+    );
+    text(&o)
+}
+
+#[test]
+fn the_secure_port_authenticates_and_authorizes() {
+    if !require_etcdctl()
+        || Command::new("kubectl")
+            .arg("version")
+            .arg("--client")
+            .output()
+            .is_err()
+    {
+        return;
+    }
+    let store = Cluster::single();
+    let api = Secure::start(&store.member(0).client_url(), store.dir());
+
+    // The admin (client certificate, system:masters) may do anything.
+    let names = ok(api.admin(&["get", "namespaces", "-o", "name"]));
+    assert!(names.contains("namespace/kube-system"), "{names}");
+    assert!(api.data.join("pki/ca.key").exists() && api.data.join("scheduler.kubeconfig").exists());
+
+    // A user with a token but no role is denied, with upstream's message.
+    let denied = fails(api.with_token("alice-token", &["get", "pods", "-n", "default"]));
+    assert!(
+        denied.contains("pods is forbidden: User \"alice\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""),
+        "{denied}"
+    );
+    let bad = fails(api.with_token("no-such-token", &["get", "pods"]));
+    assert!(bad.contains("Unauthorized"), "{bad}");
+
+    // A RoleBinding grants alice read access in one namespace only.
+    ok(api.admin(&[
+        "create",
+        "rolebinding",
+        "alice-view",
+        "-n",
+        "default",
+        "--clusterrole=view",
+        "--user=alice",
+    ]));
+    let listed = api.with_token("alice-token", &["get", "pods", "-n", "default"]);
+    assert!(listed.status.success(), "{}", text(&listed));
+    fails(api.with_token("alice-token", &["get", "pods", "-n", "kube-system"]));
+    fails(api.with_token("alice-token", &["get", "secrets", "-n", "default"]));
+    let can = api.with_token(
+        "alice-token",
+        &["auth", "can-i", "list", "pods", "-n", "default"],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&can.stdout).trim(),
+        "yes",
+        "{}",
+        text(&can)
+    );
+    let cannot = api.with_token(
+        "alice-token",
+        &["auth", "can-i", "delete", "pods", "-n", "default"],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&cannot.stdout).trim(),
+        "no",
+        "{}",
+        text(&cannot)
+    );
+
+    // ServiceAccount tokens: issued by `kubectl create token`, denied without a role, and
+    // revoked with the account.
+    ok(api.admin(&["create", "serviceaccount", "robot", "-n", "default"]));
+    let token = ok(api.admin(&["create", "token", "robot", "-n", "default"]))
+        .trim()
+        .to_string();
+    let sa = fails(api.with_token(&token, &["get", "pods", "-n", "default"]));
+    assert!(
+        sa.contains("User \"system:serviceaccount:default:robot\""),
+        "{sa}"
+    );
+    ok(api.admin(&[
+        "create",
+        "rolebinding",
+        "robot-edit",
+        "-n",
+        "default",
+        "--clusterrole=edit",
+        "--serviceaccount=default:robot",
+    ]));
+    ok(api.with_token(&token, &["get", "configmaps", "-n", "default"]));
+    ok(api.admin(&["delete", "serviceaccount", "robot", "-n", "default"]));
+    wait_until(10, "the deleted account's token stops working", || {
+        text(&api.with_token(&token, &["get", "configmaps", "-n", "default"]))
+            .contains("Unauthorized")
+    });
+
+    rkube::platform::block_on(async {
+        // Anonymous: public paths only.
+        let anonymous = api.client(None);
+        let version = anonymous
+            .request(hyper::Method::GET, "/version", None)
+            .await;
+        assert!(version.is_ok(), "{version:?}");
+        let listed = Api::<Namespace>::all(&anonymous)
+            .list(&ListParams::default())
+            .await;
+        assert_eq!(listed.unwrap_err().code(), Some(403));
+
+        // The client library with the admin kubeconfig (client certificate).
+        let kc = std::fs::read_to_string(api.data.join("admin.kubeconfig")).expect("kubeconfig");
+        let admin = Client::new(
+            &ClientConfig::from_kubeconfig(&kc).expect("kubeconfig"),
+            Clock::new(),
+        )
+        .expect("client");
+        let all = Api::<Namespace>::all(&admin)
+            .list(&ListParams::default())
+            .await
+            .expect("list");
+        assert!(all
+            .items
+            .iter()
+            .any(|n| n.metadata.name == "kube-node-lease"));
+
+        // Node restriction: a kubelet writes its own Node only.
+        let kubelet = Api::<Node>::all(&api.client(Some("node1-token")));
+        let node = |name: &str| -> Node {
+            serde_json::from_value(json!({"metadata": {"name": name}})).expect("node")
+        };
+        kubelet.create(&node("n1")).await.expect("own node");
+        let other = kubelet.create(&node("n2")).await.unwrap_err();
+        assert_eq!(other.code(), Some(403), "{other}");
+        let label = Patch::Merge(json!({"metadata": {"labels": {"ready": "yes"}}}));
+        kubelet.patch("n1", &label).await.expect("patch own node");
+        Api::<Node>::all(&admin)
+            .create(&node("n2"))
+            .await
+            .expect("admin creates n2");
+        assert_eq!(
+            kubelet.patch("n2", &label).await.unwrap_err().code(),
+            Some(403)
+        );
+    });
+}
+
+#[test]
+fn the_insecure_port_is_loopback_only() {
+    let out = Command::new(RKUBE)
+        .args([
+            "apiserver",
+            "--secure-port",
+            "0",
+            "--insecure-bind-address",
+            "0.0.0.0",
+        ])
+        .args(["--insecure-port", &free_port().to_string()])
+        .output()
+        .expect("run rkube");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("loopback"), "{err}");
+}
