@@ -1101,3 +1101,35 @@ fn rbac_and_service_account_generators_send_protobuf_bodies() {
         "{cluster_binding}"
     );
 }
+
+#[test]
+fn malformed_writes_get_a_status_and_change_nothing() {
+    if !require_tools() {
+        return;
+    }
+    let store = Cluster::single();
+    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    let status = |resp: &str| resp.split_whitespace().nth(1).unwrap_or("").to_string();
+    // The wrong shape for the kind: refused before anything reads it.
+    let odd = r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"odd"},"spec":5}"#;
+    let resp = api.raw("POST", "/api/v1/namespaces", odd);
+    assert_eq!(status(&resp), "400", "{resp}");
+    assert!(resp.contains("cannot be handled as a Namespace"), "{resp}");
+    assert!(api.with_manifest("create", NAMESPACE).0);
+    let deploy = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"team-a"},"spec":{"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"c","image":"nginx"}]}}}}"#;
+    assert!(api.with_manifest("create", deploy).0);
+    let path = "/apis/apps/v1/namespaces/team-a/deployments/web";
+    // A patch that turns the object into something else.
+    let resp = api.raw_typed("PATCH", path, "application/merge-patch+json", "[1]");
+    assert_eq!(status(&resp), "422", "{resp}");
+    // A small JSON patch that would double the object 40 times.
+    let ops: Vec<String> = (0..40)
+        .map(|i| format!(r#"{{"op":"copy","from":"","path":"/x{i}"}}"#))
+        .collect();
+    let doubling = format!("[{}]", ops.join(","));
+    let resp = api.raw_typed("PATCH", path, "application/json-patch+json", &doubling);
+    assert_eq!(status(&resp), "422", "{resp}");
+    assert!(resp.contains("would add more than"), "{resp}");
+    let d = api.json(&["get", "deployment", "web", "-n", "team-a"]);
+    assert_eq!(d["metadata"]["generation"], 1, "nothing changed");
+}

@@ -67,6 +67,13 @@ pub fn apply(r: &Resource, obj: &mut Value) {
                 service_spec(spec);
             }
         }
+        ("", "nodes") => {
+            for key in ["capacity", "allocatable"] {
+                if let Some(list) = object_at(obj, &["status", key]) {
+                    quantities(list);
+                }
+            }
+        }
         ("", "secrets") => {
             if let Some(map) = obj.as_object_mut() {
                 or_default(map, "type", json!("Opaque"));
@@ -171,6 +178,16 @@ fn service_spec(spec: &mut Map<String, Value>) {
     }
 }
 
+/// Quantities written as JSON numbers (`cpu: 1` in YAML) become the strings Kubernetes
+/// stores (`"1"`).
+fn quantities(list: &mut Map<String, Value>) {
+    for v in list.values_mut() {
+        if let Value::Number(n) = v {
+            *v = Value::String(n.to_string());
+        }
+    }
+}
+
 /// `Always` for `:latest` or untagged images, `IfNotPresent` otherwise (upstream).
 pub fn image_pull_policy(image: &str) -> &'static str {
     if image.contains('@') {
@@ -201,6 +218,13 @@ fn container(c: &mut Map<String, Value>) {
     for key in ["livenessProbe", "readinessProbe", "startupProbe"] {
         if let Some(p) = c.get_mut(key).and_then(Value::as_object_mut) {
             probe(p);
+        }
+    }
+    if let Some(res) = c.get_mut("resources").and_then(Value::as_object_mut) {
+        for key in ["requests", "limits"] {
+            if let Some(list) = res.get_mut(key).and_then(Value::as_object_mut) {
+                quantities(list);
+            }
         }
     }
     // Limits without requests: the requests are the limits (upstream), which is what the
@@ -355,6 +379,14 @@ mod tests {
         assert_eq!(c[0]["ports"][0]["protocol"], "TCP");
         assert_eq!(c[0]["readinessProbe"]["periodSeconds"], 10);
         assert_eq!(c[1]["resources"]["requests"]["cpu"], "1");
+        let mut numeric = json!({"spec": {"containers": [{"name": "a", "image": "i",
+            "resources": {"limits": {"cpu": 1, "memory": 1.5}}}]}});
+        apply(res("", "pods"), &mut numeric);
+        let r = &numeric["spec"]["containers"][0]["resources"];
+        assert_eq!(
+            (r["limits"]["cpu"].clone(), r["requests"]["memory"].clone()),
+            (json!("1"), json!("1.5"))
+        );
         let tol = spec["tolerations"].as_array().unwrap();
         assert_eq!(tol.len(), 2);
         assert_eq!(tol[1]["key"], "node.kubernetes.io/unreachable");

@@ -522,10 +522,15 @@ fn apply_patch(
     old: &Value,
     p: &Value,
 ) -> Result<Value, Box<Status>> {
-    patch::apply(kind, old, p).map_err(|e| {
+    let invalid = |e: &str| {
         let m = format!("{} \"{name}\" is invalid: {e}", r.kind);
         Box::new(Status::failure(422, "Invalid", m))
-    })
+    };
+    let out = patch::apply(kind, old, p).map_err(|e| invalid(&e))?;
+    if !out.is_object() {
+        return Err(invalid("the patched object is not a JSON object"));
+    }
+    Ok(out)
 }
 
 fn need_body(body: Option<Value>) -> Result<Value, Box<Status>> {
@@ -985,6 +990,9 @@ impl Api {
                 let new = self
                     .modify(r, ns, name, want, |old| {
                         let mut o = old.clone();
+                        if !o["spec"].is_object() {
+                            o["spec"] = json!({});
+                        }
                         o["spec"]["finalizers"] = finalizers.clone();
                         Ok(o)
                     })

@@ -176,7 +176,10 @@ pub fn keep_status(new: &mut Value, old: &Value, r: &Resource) {
     if !r.has_status() {
         return;
     }
-    let map = new.as_object_mut().expect("objects are JSON objects");
+    // A patch may have produced a non-object; the caller refuses it, nothing to keep here.
+    let Some(map) = new.as_object_mut() else {
+        return;
+    };
     match old.get("status") {
         Some(s) => map.insert("status".into(), s.clone()),
         None => map.remove("status"),

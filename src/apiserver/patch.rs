@@ -27,6 +27,31 @@ impl PatchKind {
 
 /// Most operations in one JSON patch.
 pub const MAX_JSON_PATCH_OPS: usize = 10_000;
+/// Most JSON values (objects, arrays, scalars) a JSON patch may add in total: `copy` can
+/// double a document per operation, so without a budget a small patch exhausts memory.
+pub const MAX_JSON_PATCH_ADDED_VALUES: usize = 500_000;
+/// Deepest nesting a patched document may reach (serde_json reads at most 128 levels, and
+/// deeper values would overflow the stack when written or dropped).
+pub const MAX_DOCUMENT_DEPTH: usize = 100;
+
+/// The number of values in `v` if it has at most `max_values` of them and nests at most
+/// `max_depth` deep; counted without recursion, stopping as soon as a limit is passed.
+fn size_within(v: &Value, max_depth: usize, max_values: usize) -> Option<usize> {
+    let mut stack = vec![(v, 0usize)];
+    let mut count = 0usize;
+    while let Some((v, depth)) = stack.pop() {
+        count += 1;
+        if count > max_values || depth > max_depth {
+            return None;
+        }
+        match v {
+            Value::Array(a) => stack.extend(a.iter().map(|x| (x, depth + 1))),
+            Value::Object(o) => stack.extend(o.values().map(|x| (x, depth + 1))),
+            _ => {}
+        }
+    }
+    Some(count)
+}
 
 /// Applies `patch` of `kind` to `doc`.
 pub fn apply(kind: PatchKind, doc: &Value, patch: &Value) -> Result<Value, String> {
@@ -242,26 +267,50 @@ fn json_patch(doc: &Value, patch: &Value) -> Result<Value, String> {
         return Err(format!("more than {MAX_JSON_PATCH_OPS} patch operations"));
     }
     let mut out = doc.clone();
+    let mut budget = MAX_JSON_PATCH_ADDED_VALUES;
+    // Charges what an operation adds at `path` against the budget and the depth limit.
+    let mut charge = |path: &[String], v: &Value| -> Result<(), String> {
+        let depth = MAX_DOCUMENT_DEPTH
+            .checked_sub(path.len())
+            .ok_or("the path is too deep")?;
+        let n = size_within(v, depth, budget).ok_or_else(|| {
+            format!("the patch would add more than {MAX_JSON_PATCH_ADDED_VALUES} values or nest deeper than {MAX_DOCUMENT_DEPTH} levels")
+        })?;
+        budget -= n;
+        Ok(())
+    };
     for op in ops {
         let field = |name: &str| op.get(name).and_then(Value::as_str);
         let path = pointer(field("path").ok_or("operation without a path")?)?;
         let value = || op.get("value").cloned().ok_or("operation without a value");
         match field("op").ok_or("operation without an op")? {
-            "add" => add(&mut out, &path, value()?)?,
+            "add" => {
+                let v = value()?;
+                charge(&path, &v)?;
+                add(&mut out, &path, v)?
+            }
             "remove" => {
                 remove(&mut out, &path)?;
             }
             "replace" => {
+                let v = value()?;
+                charge(&path, &v)?;
                 remove(&mut out, &path)?;
-                add(&mut out, &path, value()?)?;
+                add(&mut out, &path, v)?;
             }
             "move" | "copy" => {
                 let from = pointer(field("from").ok_or("move/copy without from")?)?;
                 let v = if field("op") == Some("move") {
                     remove(&mut out, &from)?
                 } else {
-                    get_mut(&mut out, &from)?.clone()
+                    // Measured before it is cloned: the clone is what could exhaust memory.
+                    let source = get_mut(&mut out, &from)?;
+                    charge(&path, source)?;
+                    source.clone()
                 };
+                if field("op") == Some("move") {
+                    charge(&path, &v)?;
+                }
                 add(&mut out, &path, v)?;
             }
             "test" => {
@@ -289,6 +338,24 @@ mod tests {
             json!({"a": "z", "c": {"d": "e"}, "l": [3]})
         );
         assert_eq!(merge(&doc, &json!("x")), json!("x"));
+    }
+
+    #[test]
+    fn json_patches_cannot_blow_up_a_document() {
+        let doubling: Vec<Value> = (0..40)
+            .map(|i| json!({"op": "copy", "from": "", "path": format!("/x{i}")}))
+            .collect();
+        let err = json_patch(&json!({"a": [1, 2, 3, 4]}), &Value::Array(doubling)).unwrap_err();
+        assert!(err.contains("more than"), "{err}");
+        let nesting: Vec<Value> = (0..200)
+            .map(|_| json!({"op": "copy", "from": "", "path": "/x"}))
+            .collect();
+        assert!(json_patch(&json!({}), &Value::Array(nesting)).is_err());
+        let small = json!([{"op": "copy", "from": "/a", "path": "/b"}]);
+        assert_eq!(
+            json_patch(&json!({"a": [1]}), &small).unwrap(),
+            json!({"a": [1], "b": [1]})
+        );
     }
 
     #[test]

@@ -245,7 +245,10 @@ fn pod_update(new: &Value, old: &Value, out: &mut Vec<Problem>) {
         let olds = allowed.get_mut(list).and_then(Value::as_array_mut);
         if let (Some(news), Some(olds)) = (news, olds) {
             for (o, n) in olds.iter_mut().zip(news) {
-                o["image"] = n["image"].clone();
+                // `get_mut`: a malformed stored list entry must not panic the server.
+                if let Some(slot) = o.get_mut("image") {
+                    *slot = n["image"].clone();
+                }
             }
         }
     }
@@ -280,8 +283,52 @@ fn pod_update(new: &Value, old: &Value, out: &mut Vec<Problem>) {
     }
 }
 
+fn decodes<'a, K: serde::Deserialize<'a>>(obj: &'a Value) -> Result<(), String> {
+    K::deserialize(obj).map(drop).map_err(|e| e.to_string())
+}
+
+/// Whether `obj` has its kind's shape — every modelled field of the right JSON type — as
+/// upstream's typed decoding demands; otherwise a 400 naming the mismatch. Everything after
+/// this (defaulting, validation, controllers) may rely on the shape.
+pub fn check_shape(r: &Resource, obj: &Value) -> Result<(), Box<Status>> {
+    use crate::api::{apps, authorization, coordination, core, discovery, rbac};
+    let result = match (r.group, r.plural) {
+        ("", "namespaces") => decodes::<core::Namespace>(obj),
+        ("", "pods") => decodes::<core::Pod>(obj),
+        ("", "nodes") => decodes::<core::Node>(obj),
+        ("", "services") => decodes::<core::Service>(obj),
+        ("", "endpoints") => decodes::<core::Endpoints>(obj),
+        ("", "configmaps") => decodes::<core::ConfigMap>(obj),
+        ("", "secrets") => decodes::<core::Secret>(obj),
+        ("", "serviceaccounts") => decodes::<core::ServiceAccount>(obj),
+        ("", "events") => decodes::<core::Event>(obj),
+        ("apps", "deployments") => decodes::<apps::Deployment>(obj),
+        ("apps", "replicasets") => decodes::<apps::ReplicaSet>(obj),
+        ("apps", "daemonsets") => decodes::<apps::DaemonSet>(obj),
+        ("coordination.k8s.io", "leases") => decodes::<coordination::Lease>(obj),
+        ("discovery.k8s.io", "endpointslices") => decodes::<discovery::EndpointSlice>(obj),
+        ("rbac.authorization.k8s.io", "roles") => decodes::<rbac::Role>(obj),
+        ("rbac.authorization.k8s.io", "clusterroles") => decodes::<rbac::ClusterRole>(obj),
+        ("rbac.authorization.k8s.io", "rolebindings") => decodes::<rbac::RoleBinding>(obj),
+        ("rbac.authorization.k8s.io", "clusterrolebindings") => {
+            decodes::<rbac::ClusterRoleBinding>(obj)
+        }
+        ("authorization.k8s.io", _) => decodes::<authorization::SelfSubjectAccessReview>(obj),
+        _ => Ok(()),
+    };
+    result.map_err(|e| {
+        let m = format!(
+            "{kind} in version {v:?} cannot be handled as a {kind}: {e}",
+            kind = r.kind,
+            v = r.version
+        );
+        Box::new(Status::bad_request(m))
+    })
+}
+
 /// Checks an update: everything [`check`] does, and what may not change.
 pub fn check_update(r: &Resource, new: &Value, old: &Value) -> Result<(), Box<Status>> {
+    check_shape(r, new)?;
     let mut found = update_problems(r, new, old);
     found.extend(problems(r, new));
     report(r, new, found)
@@ -289,6 +336,7 @@ pub fn check_update(r: &Resource, new: &Value, old: &Value) -> Result<(), Box<St
 
 /// A 422 Status listing every problem, as upstream reports them.
 pub fn check(r: &Resource, obj: &Value) -> Result<(), Box<Status>> {
+    check_shape(r, obj)?;
     report(r, obj, problems(r, obj))
 }
 
@@ -410,6 +458,28 @@ mod tests {
             .map(|c| c.reason)
             .collect();
         assert_eq!(causes, ["FieldValueNotSupported", "FieldValueInvalid"]);
+    }
+
+    #[test]
+    fn objects_of_the_wrong_shape_are_refused_before_anything_reads_them() {
+        let ns = resources::find("", "v1", "namespaces").unwrap();
+        let err = check(ns, &json!({"metadata": {"name": "odd"}, "spec": 5})).unwrap_err();
+        assert_eq!(err.code, 400);
+        assert!(
+            err.message
+                .starts_with("Namespace in version \"v1\" cannot be handled"),
+            "{}",
+            err.message
+        );
+        let pods = resources::find("", "v1", "pods").unwrap();
+        let bad = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}], "initContainers": [1]}});
+        assert_eq!(check(pods, &bad).unwrap_err().code, 400);
+        // A malformed stored pod (from before the shape check) does not panic an update.
+        let stored = json!({"spec": {"containers": [1], "initContainers": [1]}});
+        assert!(update_problems(pods, &stored, &stored).is_empty());
+        let mut changed = stored.clone();
+        changed["spec"]["containers"] = json!([2]);
+        assert_eq!(update_problems(pods, &changed, &stored).len(), 1);
     }
 
     #[test]

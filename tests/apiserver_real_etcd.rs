@@ -1,0 +1,676 @@
+//! The API server on the real etcd 3.4 (Debian's `etcd-server`, installed by `.ci/setup`)
+//! instead of rkube's own store, driven by the real kubectl: built-in namespaces, create,
+//! get, replace with a stale resourceVersion, patch, delete, paginated lists, a watch, and
+//! 410 Expired for a watch and a `continue` token from before an etcd compaction.
+//!
+//! Without the `etcd` binary (or etcdctl, or kubectl) the tests skip, unless `CI` is set,
+//! where a missing tool is a failure (run `.ci/setup`).
+
+#![cfg(not(madsim))]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{describe, etcdctl, free_port, kvs, poll, require_etcdctl, wait_until, RKUBE};
+use serde_json::Value;
+
+/// Hard limit of one kubectl call (enforced with `timeout`).
+const KUBECTL_TIMEOUT_SECS: u64 = 30;
+/// Attempts at starting etcd when a port turns out to be taken.
+const ETCD_START_ATTEMPTS: usize = 3;
+/// Lines of the etcd log printed when a test fails.
+const LOG_TAIL_LINES: usize = 40;
+
+fn installed(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// True if the test should run: needs etcd, etcdctl and kubectl. A missing tool skips the
+/// test, or fails it when `CI` is set.
+fn require_tools() -> bool {
+    if !require_etcdctl() {
+        return false;
+    }
+    let tools = [
+        (
+            "etcd",
+            "apt-get install etcd-server",
+            ["--version"].as_slice(),
+        ),
+        (
+            "kubectl",
+            "install kubectl",
+            ["version", "--client"].as_slice(),
+        ),
+    ];
+    for (tool, how, args) in tools {
+        if installed(tool, args) {
+            continue;
+        }
+        if std::env::var_os("CI").is_some() {
+            panic!("{tool} is not installed but CI is set: run .ci/setup ({how})");
+        }
+        eprintln!("SKIPPED: {tool} is not installed (run .ci/setup, or {how})");
+        return false;
+    }
+    true
+}
+
+/// One real `etcd` process in a temporary directory, killed on drop (its log tail printed
+/// if the test failed).
+struct Etcd {
+    client_port: u16,
+    log: PathBuf,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Etcd {
+    fn start() -> Etcd {
+        let dir = tempfile::Builder::new()
+            .prefix("rkube-real-etcd-")
+            .tempdir()
+            .expect("temp dir");
+        for attempt in 1..=ETCD_START_ATTEMPTS {
+            let (client_port, peer_port) = (free_port(), free_port());
+            let client = format!("http://127.0.0.1:{client_port}");
+            let peer = format!("http://127.0.0.1:{peer_port}");
+            let log = dir.path().join(format!("etcd-{attempt}.log"));
+            let out = std::fs::File::create(&log).expect("etcd log");
+            let mut child = Command::new("etcd")
+                .args(["--name", "default"])
+                .arg("--data-dir")
+                .arg(dir.path().join(format!("etcd-{attempt}")))
+                .args(["--listen-client-urls", &client])
+                .args(["--advertise-client-urls", &client])
+                .args(["--listen-peer-urls", &peer])
+                .args(["--initial-advertise-peer-urls", &peer])
+                .args(["--initial-cluster", &format!("default={peer}")])
+                .stdin(Stdio::null())
+                .stdout(out.try_clone().expect("log handle"))
+                .stderr(out)
+                .spawn()
+                .expect("spawn etcd");
+            let endpoint = format!("127.0.0.1:{client_port}");
+            let mut exited = None;
+            let healthy = poll(30, || {
+                exited = child.try_wait().ok().flatten();
+                exited.is_some() || etcdctl(&endpoint, &["endpoint", "health"]).status.success()
+            });
+            if healthy && exited.is_none() {
+                return Etcd {
+                    client_port,
+                    log,
+                    child,
+                    dir,
+                };
+            }
+            let why = match exited {
+                Some(status) => format!("etcd exited ({status})"),
+                None => "etcd did not become healthy in 30s".to_string(),
+            };
+            let _ = child.kill();
+            let _ = child.wait();
+            if attempt == ETCD_START_ATTEMPTS {
+                panic!("{why}\n--- etcd log ---\n{}", log_tail(&log));
+            }
+            eprintln!("etcd start attempt {attempt} failed ({why}); retrying with new ports");
+        }
+        unreachable!()
+    }
+
+    /// `host:port`, as etcdctl wants it.
+    fn endpoint(&self) -> String {
+        format!("127.0.0.1:{}", self.client_port)
+    }
+
+    /// `http://host:port`, as `--etcd-servers` wants it.
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client_port)
+    }
+
+    fn ctl(&self, args: &[&str]) -> Output {
+        etcdctl(&self.endpoint(), args)
+    }
+
+    /// Runs etcdctl and returns stdout; panics if it failed.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.ctl(args);
+        assert!(out.status.success(), "{}", describe(args, &out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-w", "json"]);
+        serde_json::from_str(&self.ok(&all)).expect("etcdctl printed JSON")
+    }
+
+    /// The store's current revision.
+    fn revision(&self) -> i64 {
+        self.json(&["get", "/"])["header"]["revision"]
+            .as_i64()
+            .expect("a revision in the header")
+    }
+}
+
+/// The last [`LOG_TAIL_LINES`] lines of a log file.
+fn log_tail(path: &Path) -> String {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- etcd log (tail) ---\n{}", log_tail(&self.log));
+        }
+    }
+}
+
+/// One `rkube apiserver` process on `etcd`, killed on drop (its log printed if the test
+/// failed), and the real kubectl against it.
+struct ApiServer {
+    port: u16,
+    home: PathBuf,
+    log: PathBuf,
+    child: Child,
+}
+
+impl ApiServer {
+    fn start(etcd: &Etcd) -> ApiServer {
+        let dir = etcd.dir.path();
+        let port = free_port();
+        let log = dir.join("apiserver.log");
+        let out = std::fs::File::create(&log).expect("apiserver log");
+        let child = Command::new(RKUBE)
+            .args(["apiserver", "--etcd-servers", &etcd.url()])
+            // Plain HTTP only (no TLS listener on the default secure port).
+            .args(["--insecure-port", &port.to_string(), "--secure-port", "0"])
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log handle"))
+            .stderr(out)
+            .spawn()
+            .expect("spawn rkube apiserver");
+        let home = dir.join("home");
+        std::fs::create_dir_all(&home).expect("kubectl home");
+        let api = ApiServer {
+            port,
+            home,
+            log,
+            child,
+        };
+        wait_until(20, "the API server answers /version", || {
+            api.kubectl(&["version", "-o", "json"]).status.success()
+        });
+        api
+    }
+
+    fn command(&self, timeout_secs: u64, args: &[&str]) -> Command {
+        let mut cmd = Command::new("timeout");
+        cmd.arg(timeout_secs.to_string())
+            .arg("kubectl")
+            .args(["--server", &format!("http://127.0.0.1:{}", self.port)])
+            .args(args)
+            // Discovery is cached under HOME: one per test.
+            .env("HOME", &self.home)
+            .env("KUBECONFIG", self.home.join("none"));
+        cmd
+    }
+
+    fn kubectl_stdin(&self, args: &[&str], input: Option<&str>) -> Output {
+        let mut child = self
+            .command(KUBECTL_TIMEOUT_SECS, args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kubectl");
+        let mut stdin = child.stdin.take().expect("stdin");
+        if let Some(text) = input {
+            use std::io::Write;
+            stdin.write_all(text.as_bytes()).expect("write stdin");
+        }
+        drop(stdin);
+        child.wait_with_output().expect("kubectl output")
+    }
+
+    fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_stdin(args, None)
+    }
+
+    /// Starts kubectl in the background (for `get -w`), ended by `timeout` after `secs`; its
+    /// output goes to `out`.
+    fn kubectl_background(&self, secs: u64, args: &[&str], out: &Path) -> Child {
+        let file = std::fs::File::create(out).expect("kubectl output file");
+        self.command(secs, args)
+            .stdin(Stdio::null())
+            .stdout(file)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn kubectl")
+    }
+
+    /// Runs kubectl and returns stdout; panics with stderr if it failed.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "kubectl {args:?} failed: {err}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs kubectl expecting failure; returns stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} should fail: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        serde_json::from_str(&self.ok(&all)).expect("kubectl printed JSON")
+    }
+
+    /// `kubectl <verb> -f -` with `manifest`; returns (success, stdout+stderr).
+    fn with_manifest(&self, verb: &str, manifest: &str) -> (bool, String) {
+        let out = self.kubectl_stdin(&[verb, "-f", "-", "--validate=false"], Some(manifest));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    /// One raw HTTP/1.1 GET; the whole response (head and body) as text.
+    fn raw_get(&self, path_and_query: &str) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(KUBECTL_TIMEOUT_SECS)))
+            .expect("read timeout");
+        let req = format!(
+            "GET {path_and_query} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).expect("send request");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    }
+
+    /// The JSON body of a raw GET answered 200 (not chunked: lists and gets are not).
+    fn raw_json(&self, path_and_query: &str) -> Value {
+        let resp = self.raw_get(path_and_query);
+        let (head, body) = resp.split_once("\r\n\r\n").expect("an HTTP response");
+        assert!(
+            head.starts_with("HTTP/1.1 200"),
+            "GET {path_and_query}: {resp}"
+        );
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {path_and_query}: {e}: {body}"))
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("--- apiserver log ---\n{log}");
+        }
+    }
+}
+
+/// Ends a background kubectl: SIGTERM to its `timeout`, which passes it on to kubectl.
+fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+fn rv_of(obj: &Value) -> i64 {
+    obj["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("resourceVersion is a revision: {obj}"))
+}
+
+const BUILTIN_NAMESPACES: [&str; 4] = ["default", "kube-node-lease", "kube-public", "kube-system"];
+
+const MANIFESTS: &str = r#"{"apiVersion": "v1", "kind": "List", "items": [
+  {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}},
+  {"apiVersion": "v1", "kind": "ConfigMap",
+   "metadata": {"name": "cfg", "namespace": "team-a", "labels": {"app": "web"}},
+   "data": {"key": "1"}},
+  {"apiVersion": "apps/v1", "kind": "Deployment",
+   "metadata": {"name": "web", "namespace": "team-a"},
+   "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+     "template": {"metadata": {"labels": {"app": "web"}},
+       "spec": {"containers": [{"name": "app", "image": "nginx:1"}]}}}}
+]}"#;
+
+fn config_map(name: &str, value: &str, rv: Option<i64>) -> String {
+    let rv = rv.map_or(String::new(), |rv| {
+        format!(r#", "resourceVersion": "{rv}""#)
+    });
+    format!(
+        r#"{{"apiVersion": "v1", "kind": "ConfigMap",
+  "metadata": {{"name": "{name}", "namespace": "team-a"{rv}}}, "data": {{"key": "{value}"}}}}"#
+    )
+}
+
+#[test]
+fn kubectl_crud_on_real_etcd() {
+    if !require_tools() {
+        return;
+    }
+    let etcd = Etcd::start();
+    let api = ApiServer::start(&etcd);
+
+    // The built-in namespaces, written by the API server into etcd at start.
+    wait_until(20, "kubectl get ns lists the built-in namespaces", || {
+        let out = api.kubectl(&["get", "ns", "-o", "name"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        BUILTIN_NAMESPACES
+            .iter()
+            .all(|ns| text.lines().any(|l| l == format!("namespace/{ns}")))
+    });
+    let table = api.ok(&["get", "ns"]);
+    assert!(table.starts_with("NAME"), "{table}");
+    for ns in BUILTIN_NAMESPACES {
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with(ns) && l.contains("Active")),
+            "{ns} in:\n{table}"
+        );
+    }
+
+    // create -f of a namespace, a configmap and a deployment (one List).
+    let (ok, text) = api.with_manifest("create", MANIFESTS);
+    assert!(ok, "{text}");
+    for line in [
+        "namespace/team-a created",
+        "configmap/cfg created",
+        "deployment.apps/web created",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} in:\n{text}");
+    }
+
+    // get -o json: server-set fields, and the object as etcd stores it.
+    let ns = api.json(&["get", "namespace", "team-a"]);
+    assert_eq!(ns["status"]["phase"], "Active", "{ns}");
+    let cm = api.json(&["get", "configmap", "cfg", "-n", "team-a"]);
+    assert_eq!(cm["data"]["key"], "1");
+    assert_eq!(cm["metadata"]["namespace"], "team-a");
+    assert_eq!(
+        cm["metadata"]["uid"].as_str().map(str::len),
+        Some(36),
+        "{cm}"
+    );
+    let rv1 = rv_of(&cm);
+    let stored = etcd.json(&["get", "/registry/configmaps/team-a/cfg"]);
+    let kv = &stored["kvs"][0];
+    assert_eq!(
+        kv["mod_revision"].as_i64(),
+        Some(rv1),
+        "resourceVersion is etcd's mod_revision: {stored}"
+    );
+    let (_, value) = kvs(&stored).pop().expect("the configmap is in etcd");
+    let in_etcd: Value = serde_json::from_str(&value).expect("etcd holds JSON");
+    assert_eq!(in_etcd["metadata"]["uid"], cm["metadata"]["uid"]);
+    assert_eq!(in_etcd["data"]["key"], "1");
+    let deploy = api.json(&["get", "deployment", "web", "-n", "team-a"]);
+    assert_eq!(deploy["spec"]["replicas"], 2, "{deploy}");
+    assert_eq!(deploy["metadata"]["generation"], 1, "{deploy}");
+    assert_eq!(
+        etcd.ok(&["get", "/registry/deployments/team-a/web", "--keys-only"])
+            .trim(),
+        "/registry/deployments/team-a/web"
+    );
+
+    // replace with a stale resourceVersion: Conflict; with the current one it succeeds.
+    let (ok, text) = api.with_manifest("replace", &config_map("cfg", "2", Some(rv1 - 1)));
+    assert!(!ok, "a stale replace succeeded: {text}");
+    assert!(
+        text.contains("Conflict") && text.contains("the object has been modified"),
+        "{text}"
+    );
+    assert_eq!(
+        api.json(&["get", "configmap", "cfg", "-n", "team-a"])["data"]["key"],
+        "1"
+    );
+    let (ok, text) = api.with_manifest("replace", &config_map("cfg", "2", Some(rv1)));
+    assert!(ok, "{text}");
+    let cm = api.json(&["get", "configmap", "cfg", "-n", "team-a"]);
+    assert_eq!(cm["data"]["key"], "2");
+    let rv2 = rv_of(&cm);
+    assert!(rv2 > rv1, "{rv2} > {rv1}");
+
+    // patch: strategic (kubectl's default), merge and JSON patch.
+    api.ok(&[
+        "patch",
+        "cm",
+        "cfg",
+        "-n",
+        "team-a",
+        "-p",
+        r#"{"data":{"s":"1"}}"#,
+    ]);
+    api.ok(&[
+        "patch",
+        "cm",
+        "cfg",
+        "-n",
+        "team-a",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"key":null,"m":"1"}}"#,
+    ]);
+    api.ok(&[
+        "patch",
+        "cm",
+        "cfg",
+        "-n",
+        "team-a",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"add","path":"/data/j","value":"1"}]"#,
+    ]);
+    let cm = api.json(&["get", "configmap", "cfg", "-n", "team-a"]);
+    assert_eq!(
+        cm["data"],
+        serde_json::json!({"s": "1", "m": "1", "j": "1"}),
+        "{cm}"
+    );
+    assert!(rv_of(&cm) > rv2);
+    api.ok(&[
+        "scale",
+        "deployment",
+        "web",
+        "-n",
+        "team-a",
+        "--replicas",
+        "3",
+    ]);
+    let deploy = api.json(&["get", "deployment", "web", "-n", "team-a"]);
+    assert_eq!(deploy["spec"]["replicas"], 3, "{deploy}");
+    assert_eq!(deploy["metadata"]["generation"], 2, "{deploy}");
+
+    // Paginated lists (etcd range limits and `more`) return every object once.
+    for i in 0..4 {
+        let (ok, text) = api.with_manifest("create", &config_map(&format!("page-{i}"), "p", None));
+        assert!(ok, "{text}");
+    }
+    let names = api.ok(&["get", "cm", "-n", "team-a", "--chunk-size=2", "-o", "name"]);
+    let names: Vec<&str> = names.lines().collect();
+    assert_eq!(
+        names,
+        [
+            "configmap/cfg",
+            "configmap/page-0",
+            "configmap/page-1",
+            "configmap/page-2",
+            "configmap/page-3"
+        ]
+    );
+
+    // delete: gone from the API and from etcd.
+    assert!(api
+        .ok(&["delete", "configmap", "cfg", "-n", "team-a"])
+        .contains("deleted"));
+    let err = api.fails(&["get", "configmap", "cfg", "-n", "team-a"]);
+    assert!(
+        err.contains(r#"Error from server (NotFound): configmaps "cfg" not found"#),
+        "{err}"
+    );
+    assert_eq!(
+        etcd.ok(&["get", "/registry/configmaps/team-a/cfg"]).trim(),
+        ""
+    );
+}
+
+#[test]
+fn watches_and_compaction_on_real_etcd() {
+    if !require_tools() {
+        return;
+    }
+    let etcd = Etcd::start();
+    let api = ApiServer::start(&etcd);
+    let (ok, text) = api.with_manifest("create", MANIFESTS);
+    assert!(ok, "{text}");
+    let (ok, text) = api.with_manifest("create", &config_map("other", "1", None));
+    assert!(ok, "{text}");
+
+    // `kubectl get cm -w` lists, then sees a change made through the API server.
+    let out = etcd.dir.path().join("watch-cm.out");
+    let args = [
+        "get",
+        "cm",
+        "-n",
+        "team-a",
+        "-w",
+        "--output-watch-events",
+        "-o",
+        "json",
+    ];
+    let watch = api.kubectl_background(60, &args, &out);
+    let events = || -> Vec<Value> {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    let has = |evs: &[Value], kind: &str, name: &str, key: &str| {
+        evs.iter().any(|e| {
+            e["type"] == kind
+                && e["object"]["metadata"]["name"] == name
+                && e["object"]["data"]["key"] == key
+        })
+    };
+    wait_until(30, "the watch listed the configmaps", || {
+        let evs = events();
+        has(&evs, "ADDED", "cfg", "1") && has(&evs, "ADDED", "other", "1")
+    });
+    api.ok(&[
+        "patch",
+        "cm",
+        "cfg",
+        "-n",
+        "team-a",
+        "-p",
+        r#"{"data":{"key":"2"}}"#,
+    ]);
+    api.ok(&["delete", "cm", "other", "-n", "team-a"]);
+    let seen = poll(30, || {
+        let evs = events();
+        has(&evs, "MODIFIED", "cfg", "2") && has(&evs, "DELETED", "other", "1")
+    });
+    stop(watch);
+    assert!(seen, "the watch saw the changes: {:?}", events());
+
+    // A continue token from before a compaction: 410 Expired (etcd's ErrCompacted).
+    for name in ["page-1", "page-2"] {
+        let (ok, text) = api.with_manifest("create", &config_map(name, "1", None));
+        assert!(ok, "{text}");
+    }
+    let page = api.raw_json("/api/v1/namespaces/team-a/configmaps?limit=1");
+    let token = page["metadata"]["continue"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| panic!("a first page with a continue token: {page}"))
+        .to_string();
+    // Pages of one list are read at one revision: the next page works before compaction.
+    let next = api.raw_json(&format!(
+        "/api/v1/namespaces/team-a/configmaps?limit=1&continue={token}"
+    ));
+    assert_eq!(next["items"].as_array().map(Vec::len), Some(1), "{next}");
+    api.ok(&[
+        "patch",
+        "cm",
+        "cfg",
+        "-n",
+        "team-a",
+        "-p",
+        r#"{"data":{"key":"3"}}"#,
+    ]);
+    let rev = etcd.revision();
+    let list_rev = rv_of(&page);
+    assert!(rev > list_rev, "{rev} > {list_rev}");
+    etcd.ok(&["compaction", &rev.to_string()]);
+
+    let resp = api.raw_get(&format!(
+        "/api/v1/namespaces/team-a/configmaps?limit=1&continue={token}"
+    ));
+    assert!(
+        resp.starts_with("HTTP/1.1 410") && resp.contains("Expired"),
+        "{resp}"
+    );
+
+    // A watch from a compacted revision ends with a 410 Expired error event. (Watches are
+    // served from the API server's watch cache, which keeps its own window of history from
+    // its first list on: a revision must be older than that window to be refused, as
+    // upstream's cache does; revision 2 is, since the built-in namespaces came first.)
+    let resp = api.raw_get(
+        "/api/v1/namespaces/team-a/configmaps?watch=true&resourceVersion=2&timeoutSeconds=5",
+    );
+    assert!(
+        resp.contains(r#""type":"ERROR""#) && resp.contains(r#""code":410"#),
+        "{resp}"
+    );
+    assert!(resp.contains("Expired"), "{resp}");
+
+    // After the compaction, the API server still serves reads, writes and watches.
+    let (ok, text) = api.with_manifest("create", &config_map("after", "1", None));
+    assert!(ok, "{text}");
+    let after = rv_of(&api.json(&["get", "cm", "after", "-n", "team-a"]));
+    let resp = api.raw_get(&format!(
+        "/api/v1/namespaces/team-a/configmaps?watch=true&resourceVersion={}&timeoutSeconds=2",
+        after - 1
+    ));
+    assert!(
+        resp.contains(r#""type":"ADDED""#) && resp.contains(r#""name":"after""#),
+        "{resp}"
+    );
+}
