@@ -1133,3 +1133,25 @@ fn malformed_writes_get_a_status_and_change_nothing() {
     let d = api.json(&["get", "deployment", "web", "-n", "team-a"]);
     assert_eq!(d["metadata"]["generation"], 1, "nothing changed");
 }
+
+#[test]
+fn aggregated_discovery_answers_in_two_requests() {
+    if !require_tools() {
+        return;
+    }
+    let store = Cluster::single();
+    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    // A fresh discovery cache: kubectl asks /api and /apis for the aggregated form and,
+    // getting it, needs no per-group-version requests.
+    let _ = std::fs::remove_dir_all(api.home.join(".kube"));
+    let out = api.kubectl(&["api-resources", "-v=6"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{log}");
+    assert!(text.contains("deployments") && text.contains("selfsubjectaccessreviews"), "{text}");
+    let gets: Vec<&str> = log.lines().filter(|l| l.contains(" GET ")).collect();
+    assert!(
+        gets.len() == 2 && gets.iter().all(|l| l.contains("/api?") || l.contains("/apis?")),
+        "{gets:#?}"
+    );
+}

@@ -123,6 +123,91 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     }))
 }
 
+/// The media type of aggregated discovery.
+pub const AGGREGATED_MEDIA_TYPE: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Whether an `Accept` header asks for aggregated discovery (`apidiscovery.k8s.io/v2`).
+pub fn wants_aggregated(accept: &str) -> bool {
+    accept.split(',').any(|range| {
+        let params: Vec<&str> = range.split(';').map(str::trim).collect();
+        ["g=apidiscovery.k8s.io", "v=v2", "as=APIGroupDiscoveryList"]
+            .iter()
+            .all(|p| params.contains(p))
+    })
+}
+
+/// One group's entry of aggregated discovery, built from its legacy resource list: entries
+/// named `plural/sub` become subresources of `plural`.
+fn aggregated_group(group: &str) -> Option<Value> {
+    let list = resource_list(group, "v1")?;
+    let entries = list["resources"].as_array()?;
+    let kind_of = |e: &Value| {
+        json!({
+            "group": e.get("group").and_then(Value::as_str).unwrap_or(group),
+            "version": e.get("version").and_then(Value::as_str).unwrap_or("v1"),
+            "kind": e["kind"],
+        })
+    };
+    let mut out = Vec::new();
+    for e in entries
+        .iter()
+        .filter(|e| !e["name"].as_str().unwrap_or("").contains('/'))
+    {
+        let plural = e["name"].as_str().unwrap_or("");
+        let prefix = format!("{plural}/");
+        let subs: Vec<Value> = entries
+            .iter()
+            .filter_map(|s| {
+                let sub = s["name"].as_str()?.strip_prefix(&prefix)?;
+                Some(json!({"subresource": sub, "responseKind": kind_of(s), "verbs": s["verbs"]}))
+            })
+            .collect();
+        let scope = if e["namespaced"] == true {
+            "Namespaced"
+        } else {
+            "Cluster"
+        };
+        let mut r = json!({
+            "resource": plural,
+            "responseKind": kind_of(e),
+            "scope": scope,
+            "singularResource": e["singularName"],
+            "verbs": e["verbs"],
+        });
+        for key in ["shortNames", "categories"] {
+            if e[key].as_array().is_some_and(|a| !a.is_empty()) {
+                r[key] = e[key].clone();
+            }
+        }
+        if !subs.is_empty() {
+            r["subresources"] = Value::Array(subs);
+        }
+        out.push(r);
+    }
+    let mut meta = json!({"creationTimestamp": null});
+    if !group.is_empty() {
+        meta["name"] = Value::String(group.to_string());
+    }
+    Some(json!({
+        "metadata": meta,
+        "versions": [{"version": "v1", "resources": out, "freshness": "Current"}],
+    }))
+}
+
+/// `GET /api` (`core`) or `/apis` in the aggregated form kubectl asks for first: every
+/// group's resources in one answer.
+pub fn aggregated(core: bool) -> Value {
+    let groups: Vec<&str> = if core { vec![""] } else { resources::groups() };
+    let items: Vec<Value> = groups.into_iter().filter_map(aggregated_group).collect();
+    json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": items,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +245,44 @@ mod tests {
         assert!(resource_list("apps", "v2").is_none());
         assert_eq!(groups()["groups"][0]["name"], "apps");
         assert_eq!(version()["minor"], KUBE_MINOR);
+    }
+
+    #[test]
+    fn aggregated_discovery_nests_subresources() {
+        let kubectl = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+        assert!(wants_aggregated(kubectl));
+        assert!(!wants_aggregated("application/json"));
+        let core = aggregated(true);
+        let res = &core["items"][0]["versions"][0]["resources"];
+        let pods = res
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"] == "pods")
+            .unwrap();
+        assert_eq!(pods["scope"], "Namespaced");
+        let subs: Vec<&str> = pods["subresources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["subresource"].as_str().unwrap())
+            .collect();
+        assert!(
+            subs.contains(&"status") && subs.contains(&"binding"),
+            "{subs:?}"
+        );
+        assert!(core["items"][0]["metadata"].get("name").is_none());
+        let apis = aggregated(false);
+        let apps = &apis["items"][0];
+        assert_eq!(apps["metadata"]["name"], "apps");
+        let deploy = &apps["versions"][0]["resources"][0];
+        assert_eq!(deploy["resource"], "deployments");
+        let scale = deploy["subresources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["subresource"] == "scale")
+            .unwrap();
+        assert_eq!(scale["responseKind"]["group"], "autoscaling");
     }
 }

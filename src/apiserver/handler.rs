@@ -302,6 +302,17 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest, port: Port) -> HttpResponse
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    if let (&hyper::Method::GET, Route::CoreVersions | Route::Groups) = (&method, &route) {
+        if discovery::wants_aggregated(&accept) {
+            let body = discovery::aggregated(route == Route::CoreVersions);
+            let mut resp = respond(200, &body);
+            resp.headers_mut().insert(
+                "content-type",
+                hyper::header::HeaderValue::from_static(discovery::AGGREGATED_MEDIA_TYPE),
+            );
+            return resp;
+        }
+    }
     let content_type = req
         .headers()
         .get("content-type")
