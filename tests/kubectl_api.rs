@@ -1148,10 +1148,113 @@ fn aggregated_discovery_answers_in_two_requests() {
     let log = String::from_utf8_lossy(&out.stderr);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{log}");
-    assert!(text.contains("deployments") && text.contains("selfsubjectaccessreviews"), "{text}");
+    assert!(
+        text.contains("deployments") && text.contains("selfsubjectaccessreviews"),
+        "{text}"
+    );
     let gets: Vec<&str> = log.lines().filter(|l| l.contains(" GET ")).collect();
     assert!(
-        gets.len() == 2 && gets.iter().all(|l| l.contains("/api?") || l.contains("/apis?")),
+        gets.len() == 2
+            && gets
+                .iter()
+                .all(|l| l.contains("/api?") || l.contains("/apis?")),
         "{gets:#?}"
     );
+}
+
+#[test]
+fn everyday_kubectl_commands() {
+    if !require_tools() {
+        return;
+    }
+    let store = Cluster::single();
+    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    let versions = api.ok(&["api-versions"]);
+    assert!(
+        versions.lines().any(|l| l == "apps/v1") && versions.lines().any(|l| l == "v1"),
+        "{versions}"
+    );
+    assert!(api.with_manifest("create", NAMESPACE).0);
+    // Client-side apply: created, unchanged, configured; diff shows the change first.
+    let apply = |manifest: &str| {
+        let out = api.kubectl_stdin(&["apply", "-f", "-"], Some(manifest));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(apply(DEPLOYMENT), "deployment.apps/web created");
+    assert_eq!(apply(DEPLOYMENT), "deployment.apps/web unchanged");
+    let changed = DEPLOYMENT.replace("replicas: 2", "replicas: 3");
+    let diff = api.kubectl_stdin(&["diff", "-f", "-"], Some(&changed));
+    let diff_text = String::from_utf8_lossy(&diff.stdout);
+    assert_eq!(
+        diff.status.code(),
+        Some(1),
+        "diff exits 1 when there are differences: {diff_text}"
+    );
+    assert!(
+        diff_text.contains("-  replicas: 2") && diff_text.contains("+  replicas: 3"),
+        "{diff_text}"
+    );
+    assert_eq!(apply(&changed), "deployment.apps/web configured");
+    let same = api.kubectl_stdin(&["diff", "-f", "-"], Some(&changed));
+    assert_eq!(same.status.code(), Some(0));
+    // Output formats.
+    let wide = api.ok(&["get", "deployment", "web", "-n", "team-a", "-o", "wide"]);
+    assert!(
+        wide.contains("IMAGES") && wide.contains("nginx:1"),
+        "{wide}"
+    );
+    let replicas = api.ok(&[
+        "get",
+        "deployment",
+        "web",
+        "-n",
+        "team-a",
+        "-o",
+        "jsonpath={.spec.replicas}",
+    ]);
+    assert_eq!(replicas, "3");
+    let yaml = api.ok(&["get", "deployment", "web", "-n", "team-a", "-o", "yaml"]);
+    assert!(
+        yaml.contains("kind: Deployment") && yaml.contains("replicas: 3"),
+        "{yaml}"
+    );
+    let described = api.ok(&["describe", "deployment", "web", "-n", "team-a"]);
+    assert!(
+        described.contains("Name:") && described.contains("web") && described.contains("Replicas:"),
+        "{described}"
+    );
+    api.ok(&["annotate", "deployment", "web", "-n", "team-a", "team=blue"]);
+    let d = api.json(&["get", "deployment", "web", "-n", "team-a"]);
+    assert_eq!(d["metadata"]["annotations"]["team"], "blue");
+    // rollout status follows the status a controller (here: the test) writes.
+    let generation = d["metadata"]["generation"].as_i64().unwrap();
+    let status = format!(
+        r#"{{"status":{{"observedGeneration":{generation},"replicas":3,"updatedReplicas":3,"readyReplicas":3,"availableReplicas":3,"conditions":[{{"type":"Available","status":"True","reason":"MinimumReplicasAvailable"}},{{"type":"Progressing","status":"True","reason":"NewReplicaSetAvailable"}}]}}}}"#
+    );
+    let resp = api.raw_typed(
+        "PATCH",
+        "/apis/apps/v1/namespaces/team-a/deployments/web/status",
+        "application/merge-patch+json",
+        &status,
+    );
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let rolled = api.ok(&[
+        "rollout",
+        "status",
+        "deployment/web",
+        "-n",
+        "team-a",
+        "--timeout=20s",
+    ]);
+    assert!(rolled.contains("successfully rolled out"), "{rolled}");
+    let deleted = api.ok(&["delete", "deployment", "web", "-n", "team-a", "--wait=true"]);
+    assert!(deleted.contains("deleted"), "{deleted}");
+    assert!(api
+        .fails(&["get", "deployment", "web", "-n", "team-a"])
+        .contains("not found"));
 }

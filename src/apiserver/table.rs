@@ -101,7 +101,14 @@ fn columns(r: &Resource) -> &'static [&'static str] {
         "services" => &["Type", "Cluster-IP", "External-IP", "Port(s)"],
         "deployments" => &["Ready", "Up-to-date", "Available"],
         "replicasets" => &["Desired", "Current", "Ready"],
-        "daemonsets" => &["Desired", "Current", "Ready", "Up-to-date", "Available"],
+        "daemonsets" => &[
+            "Desired",
+            "Current",
+            "Ready",
+            "Up-to-date",
+            "Available",
+            "Node Selector",
+        ],
         "configmaps" => &["Data"],
         "secrets" => &["Type", "Data"],
         _ => &[],
@@ -176,6 +183,9 @@ fn cells(r: &Resource, obj: &Value) -> Vec<Value> {
             n(&st["numberReady"]),
             n(&st["updatedNumberScheduled"]),
             n(&st["numberAvailable"]),
+            json!(selector_text(
+                &obj["spec"]["template"]["spec"]["nodeSelector"]
+            )),
         ],
         "configmaps" => vec![json!(count(&obj["data"]) + count(&obj["binaryData"]))],
         "secrets" => vec![
@@ -186,10 +196,94 @@ fn cells(r: &Resource, obj: &Value) -> Vec<Value> {
     }
 }
 
+/// `k=v,k2=v2` of a label map (`<none>` when empty).
+fn selector_text(v: &Value) -> String {
+    let pairs: Vec<String> = v
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+        .collect();
+    if pairs.is_empty() {
+        "<none>".into()
+    } else {
+        pairs.join(",")
+    }
+}
+
+/// Columns `-o wide` adds after AGE (priority 1), as upstream prints them.
+fn wide_columns(r: &Resource) -> &'static [&'static str] {
+    match r.plural {
+        "pods" => &["IP", "Node", "Nominated Node", "Readiness Gates"],
+        "nodes" => &[
+            "Internal-IP",
+            "External-IP",
+            "OS-Image",
+            "Kernel-Version",
+            "Container-Runtime",
+        ],
+        "services" => &["Selector"],
+        "deployments" | "replicasets" | "daemonsets" => &["Containers", "Images", "Selector"],
+        _ => &[],
+    }
+}
+
+fn joined(list: &Value, field: &str) -> String {
+    let parts: Vec<String> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| c[field].as_str().unwrap_or("").to_string())
+        .collect();
+    if parts.is_empty() {
+        "<none>".into()
+    } else {
+        parts.join(",")
+    }
+}
+
+fn wide_cells(r: &Resource, obj: &Value) -> Vec<Value> {
+    let (spec, st) = (&obj["spec"], &obj["status"]);
+    let address = |kind: &str| {
+        st["addresses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["type"] == kind)
+            .map_or("<none>".to_string(), |a| text(&a["address"]))
+    };
+    match r.plural {
+        "pods" => vec![
+            json!(text(&st["podIP"])),
+            json!(text(&spec["nodeName"])),
+            json!(text(&st["nominatedNodeName"])),
+            json!("<none>"),
+        ],
+        "nodes" => vec![
+            json!(address("InternalIP")),
+            json!(address("ExternalIP")),
+            json!(text(&st["nodeInfo"]["osImage"])),
+            json!(text(&st["nodeInfo"]["kernelVersion"])),
+            json!(text(&st["nodeInfo"]["containerRuntimeVersion"])),
+        ],
+        "services" => vec![json!(selector_text(&spec["selector"]))],
+        "deployments" | "replicasets" | "daemonsets" => {
+            let containers = &spec["template"]["spec"]["containers"];
+            vec![
+                json!(joined(containers, "name")),
+                json!(joined(containers, "image")),
+                json!(selector_text(&spec["selector"]["matchLabels"])),
+            ]
+        }
+        _ => vec![],
+    }
+}
+
 fn row(r: &Resource, obj: &Value, now_ms: i64) -> Value {
     let mut row_cells = vec![obj["metadata"]["name"].clone()];
     row_cells.extend(cells(r, obj));
     row_cells.push(json!(age(obj, now_ms)));
+    row_cells.extend(wide_cells(r, obj));
     json!({
         "cells": row_cells,
         "object": {
@@ -211,6 +305,11 @@ pub fn to_table(r: &Resource, objects: &[Value], list_meta: Value, now_ms: i64) 
         );
     }
     defs.push(json!({"name": "Age", "type": "string", "format": "", "description": "Time since creation", "priority": 0}));
+    for c in wide_columns(r) {
+        defs.push(
+            json!({"name": c, "type": "string", "format": "", "description": "", "priority": 1}),
+        );
+    }
     json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
@@ -258,11 +357,35 @@ mod tests {
             .iter()
             .map(|c| c["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["Name", "Ready", "Status", "Restarts", "Age"]);
+        assert_eq!(
+            names,
+            [
+                "Name",
+                "Ready",
+                "Status",
+                "Restarts",
+                "Age",
+                "IP",
+                "Node",
+                "Nominated Node",
+                "Readiness Gates"
+            ]
+        );
         assert_eq!(
             t["rows"][0]["cells"],
-            json!(["p", "1/2", "CrashLoopBackOff", 3, "7s"])
+            json!([
+                "p",
+                "1/2",
+                "CrashLoopBackOff",
+                3,
+                "7s",
+                "<none>",
+                "<none>",
+                "<none>",
+                "<none>"
+            ])
         );
+        assert_eq!(t["columnDefinitions"][5]["priority"], 1);
         assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
         assert!(wants_table(
             "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"

@@ -1,0 +1,452 @@
+//! The API server under load: one `rkube etcd` member and one `rkube apiserver` (this
+//! build, release), driven through rkube's own client library on a multi-thread runtime.
+//!
+//! - pod create, get and update (PUT conditioned on resourceVersion) with 1, 16 and 64
+//!   concurrent clients (closed loop, a warm-up then a `BENCH_SECONDS` window): ops/s, p50
+//!   and p99 latency;
+//! - LIST of 10,000 pods, consistent (from the store) and `resourceVersion=0` (from the watch
+//!   cache): p50 and worst of `LIST_RUNS` lists;
+//! - 1,000 concurrent watchers on one namespace while `WATCH_EVENTS` pods are created: every
+//!   watcher must see every event; the time until the last watcher saw the last event.
+//!
+//! It prints a Markdown table and whether the targets hold: create p99 ≤ 10 ms at 64
+//! clients, LIST 10k ≤ 50 ms, no watcher misses an event.
+//!
+//! Run: `cargo bench --bench api` (a few minutes; `BENCH_SECONDS=1` for a smoke test).
+
+use std::process::ExitCode;
+
+#[cfg(madsim)]
+fn main() -> ExitCode {
+    eprintln!("the api bench runs real processes and sockets; it is not built under --cfg madsim");
+    ExitCode::SUCCESS
+}
+
+#[cfg(not(madsim))]
+fn main() -> ExitCode {
+    bench::main()
+}
+
+#[cfg(not(madsim))]
+mod bench {
+    use std::collections::BTreeSet;
+    use std::net::TcpListener;
+    use std::path::PathBuf;
+    use std::process::{Child, Command, ExitCode, Stdio};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use rkube::api::core::{Namespace, Pod};
+    use rkube::client::{Api, Client, ClientConfig, Event, ListParams};
+    use rkube::platform::time::Clock;
+    use tempfile::TempDir;
+
+    /// Concurrent clients of the create, get and update workloads.
+    const CLIENTS: [usize; 3] = [1, 16, 64];
+    const DEFAULT_BENCH_SECONDS: u64 = 5;
+    const WARMUP_SECONDS: u64 = 1;
+    /// Pods listed by the LIST workload, and how many lists are timed.
+    const LIST_PODS: usize = 10_000;
+    const LIST_RUNS: usize = 10;
+    /// Concurrent watchers, and the pods created while they watch.
+    const WATCHERS: usize = 1_000;
+    const WATCH_EVENTS: usize = 200;
+    /// How long every watcher may take to see every event.
+    const WATCH_DEADLINE_SECONDS: u64 = 60;
+    const TARGET_CREATE_P99_MS: f64 = 10.0;
+    const TARGET_LIST_MS: f64 = 50.0;
+    const READY_DEADLINE_SECONDS: u64 = 30;
+
+    fn free_port() -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    }
+
+    struct Proc(Child);
+
+    impl Drop for Proc {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn spawn(args: &[&str]) -> Proc {
+        let program = PathBuf::from(env!("CARGO_BIN_EXE_rkube"));
+        let child = Command::new(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn rkube");
+        Proc(child)
+    }
+
+    fn seconds() -> u64 {
+        std::env::var("BENCH_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(DEFAULT_BENCH_SECONDS)
+    }
+
+    fn percentile(sorted: &[f64], p: f64) -> f64 {
+        if sorted.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+        sorted[i]
+    }
+
+    fn pod(name: &str) -> Pod {
+        let mut p: Pod = serde_json::from_value(serde_json::json!({
+            "spec": {"containers": [{"name": "c", "image": "nginx:1.27",
+                "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]}
+        }))
+        .expect("pod");
+        p.metadata.name = name.to_string();
+        p.metadata.labels.insert("app".into(), "bench".into());
+        p
+    }
+
+    /// One measured workload.
+    struct Row {
+        name: String,
+        ops_per_s: f64,
+        p50_ms: f64,
+        p99_ms: f64,
+    }
+
+    /// Runs `clients` closed loops of `op(client index, iteration)` for the window.
+    async fn closed_loop<F, Fut>(clients: usize, op: F) -> (f64, Vec<f64>)
+    where
+        F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = bool> + Send,
+    {
+        let op = Arc::new(op);
+        let start = Instant::now();
+        let warm_end = start + Duration::from_secs(WARMUP_SECONDS);
+        let end = warm_end + Duration::from_secs(seconds());
+        let lat = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for c in 0..clients {
+            let (op, lat) = (op.clone(), lat.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut i = 0u64;
+                loop {
+                    let t0 = Instant::now();
+                    if t0 >= end {
+                        return;
+                    }
+                    let ok = op(c, i).await;
+                    i += 1;
+                    let done = Instant::now();
+                    if ok && t0 >= warm_end && done <= end {
+                        lat.lock()
+                            .unwrap()
+                            .push(done.duration_since(t0).as_secs_f64() * 1000.0);
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        let mut l = std::mem::take(&mut *lat.lock().unwrap());
+        l.sort_by(|a, b| a.total_cmp(b));
+        (l.len() as f64 / seconds() as f64, l)
+    }
+
+    fn row(name: String, (ops, lat): (f64, Vec<f64>)) -> Row {
+        Row {
+            name,
+            ops_per_s: ops,
+            p50_ms: percentile(&lat, 0.5),
+            p99_ms: percentile(&lat, 0.99),
+        }
+    }
+
+    async fn crud(client: &Client, rows: &mut Vec<Row>) -> f64 {
+        let mut create_p99_64 = f64::NAN;
+        for (round, &n) in CLIENTS.iter().enumerate() {
+            let ns = format!("crud-{n}");
+            let mut nso = Namespace::default();
+            nso.metadata.name = ns.clone();
+            Api::<Namespace>::all(client)
+                .create(&nso)
+                .await
+                .expect("namespace");
+            let pods: Api<Pod> = Api::namespaced(client, &ns);
+            let create = {
+                let pods = pods.clone();
+                closed_loop(n, move |c, i| {
+                    let pods = pods.clone();
+                    async move {
+                        pods.create(&pod(&format!("p-{round}-{c}-{i}")))
+                            .await
+                            .is_ok()
+                    }
+                })
+                .await
+            };
+            let r = row(format!("create pod, {n} clients"), create);
+            if n == 64 {
+                create_p99_64 = r.p99_ms;
+            }
+            rows.push(r);
+            // Every client reads and updates its own pod.
+            for c in 0..n {
+                pods.create(&pod(&format!("own-{c}")))
+                    .await
+                    .expect("own pod");
+            }
+            let get = {
+                let pods = pods.clone();
+                closed_loop(n, move |c, _| {
+                    let pods = pods.clone();
+                    async move { pods.get(&format!("own-{c}")).await.is_ok() }
+                })
+                .await
+            };
+            rows.push(row(format!("get pod, {n} clients"), get));
+            let latest: Arc<Vec<Mutex<Option<Pod>>>> =
+                Arc::new((0..n).map(|_| Mutex::new(None)).collect());
+            let update = {
+                let (pods, latest) = (pods.clone(), latest.clone());
+                closed_loop(n, move |c, i| {
+                    let (pods, latest) = (pods.clone(), latest.clone());
+                    async move {
+                        let current = latest[c].lock().unwrap().clone();
+                        let mut p = match current {
+                            Some(p) => p,
+                            None => match pods.get(&format!("own-{c}")).await {
+                                Ok(p) => p,
+                                Err(_) => return false,
+                            },
+                        };
+                        p.metadata.labels.insert("round".into(), i.to_string());
+                        match pods.replace(&p).await {
+                            Ok(new) => {
+                                *latest[c].lock().unwrap() = Some(new);
+                                true
+                            }
+                            Err(_) => false,
+                        }
+                    }
+                })
+                .await
+            };
+            rows.push(row(format!("update pod (PUT), {n} clients"), update));
+        }
+        create_p99_64
+    }
+
+    async fn fill(client: &Client, ns: &str, count: usize) {
+        let pods: Api<Pod> = Api::namespaced(client, ns);
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..64 {
+            let (pods, next) = (pods.clone(), next.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count {
+                        return;
+                    }
+                    pods.create(&pod(&format!("l-{i:05}")))
+                        .await
+                        .expect("create");
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.expect("filler");
+        }
+    }
+
+    async fn list(client: &Client, rows: &mut Vec<Row>) -> f64 {
+        let mut nso = Namespace::default();
+        nso.metadata.name = "list".into();
+        Api::<Namespace>::all(client)
+            .create(&nso)
+            .await
+            .expect("namespace");
+        fill(client, "list", LIST_PODS).await;
+        let pods: Api<Pod> = Api::namespaced(client, "list");
+        let mut worst_consistent = 0.0f64;
+        for (label, rv) in [("consistent", ""), ("resourceVersion=0 (cache)", "0")] {
+            let mut times = Vec::new();
+            for _ in 0..LIST_RUNS {
+                let p = ListParams {
+                    resource_version: rv.into(),
+                    ..Default::default()
+                };
+                let t0 = Instant::now();
+                let got = pods.list(&p).await.expect("list");
+                let ms = t0.elapsed().as_secs_f64() * 1000.0;
+                assert_eq!(got.items.len(), LIST_PODS, "every pod listed");
+                times.push(ms);
+            }
+            times.sort_by(|a, b| a.total_cmp(b));
+            if rv.is_empty() {
+                worst_consistent = percentile(&times, 0.5);
+            }
+            rows.push(Row {
+                name: format!("LIST {LIST_PODS} pods, {label}"),
+                ops_per_s: 1000.0 / percentile(&times, 0.5),
+                p50_ms: percentile(&times, 0.5),
+                p99_ms: *times.last().expect("runs"),
+            });
+        }
+        worst_consistent
+    }
+
+    /// Returns (watchers that saw every event, seconds until the last saw the last event).
+    async fn watchers(client: &Client) -> (usize, f64) {
+        let mut nso = Namespace::default();
+        nso.metadata.name = "watch".into();
+        Api::<Namespace>::all(client)
+            .create(&nso)
+            .await
+            .expect("namespace");
+        let pods: Api<Pod> = Api::namespaced(client, "watch");
+        let rv = pods
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .metadata
+            .resource_version;
+        let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for _ in 0..WATCHERS {
+            let (pods, rv, started, stop) =
+                (pods.clone(), rv.clone(), started.clone(), stop.clone());
+            tasks.push(tokio::spawn(async move {
+                let p = ListParams {
+                    resource_version: rv,
+                    timeout_secs: Some(WATCH_DEADLINE_SECONDS + 30),
+                    ..Default::default()
+                };
+                let mut stream = pods.watch(&p).await.expect("watch");
+                started.fetch_add(1, Ordering::Relaxed);
+                let mut seen = BTreeSet::new();
+                while seen.len() < WATCH_EVENTS && !stop.load(Ordering::Relaxed) {
+                    match tokio::time::timeout(Duration::from_secs(1), stream.next()).await {
+                        Ok(Some(Ok(Event::Added(p)))) => {
+                            seen.insert(p.metadata.name);
+                        }
+                        Ok(Some(Ok(_))) | Err(_) => {}
+                        Ok(None) | Ok(Some(Err(_))) => break,
+                    }
+                }
+                (seen.len(), Instant::now())
+            }));
+        }
+        while started.load(Ordering::Relaxed) < WATCHERS {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let t0 = Instant::now();
+        for i in 0..WATCH_EVENTS {
+            pods.create(&pod(&format!("w-{i:04}")))
+                .await
+                .expect("create");
+        }
+        let deadline = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                tokio::time::sleep(Duration::from_secs(WATCH_DEADLINE_SECONDS)).await;
+                stop.store(true, Ordering::Relaxed);
+            }
+        });
+        let mut complete = 0;
+        let mut last = t0;
+        for t in tasks {
+            let (n, at) = t.await.expect("watcher");
+            if n == WATCH_EVENTS {
+                complete += 1;
+                last = last.max(at);
+            }
+        }
+        deadline.abort();
+        (complete, last.duration_since(t0).as_secs_f64())
+    }
+
+    async fn wait_ready(client: &Client) {
+        let deadline = Instant::now() + Duration::from_secs(READY_DEADLINE_SECONDS);
+        loop {
+            let ns = Api::<Namespace>::all(client).get("default").await;
+            if ns.is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the API server did not come up: {ns:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn main() -> ExitCode {
+        let dir = TempDir::new().expect("temp dir");
+        let (client_port, peer_port, api_port) = (free_port(), free_port(), free_port());
+        let store_url = format!("http://127.0.0.1:{client_port}");
+        let data = dir.path().join("store");
+        let _store = spawn(&[
+            "etcd",
+            "--data-dir",
+            data.to_str().expect("utf-8"),
+            "--listen-client-urls",
+            &store_url,
+            "--listen-peer-urls",
+            &format!("http://127.0.0.1:{peer_port}"),
+        ]);
+        let _api = spawn(&[
+            "apiserver",
+            "--etcd-servers",
+            &store_url,
+            "--secure-port",
+            "0",
+            "--insecure-port",
+            &api_port.to_string(),
+        ]);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let cfg = ClientConfig::insecure(&format!("http://127.0.0.1:{api_port}"));
+            let client = Client::new(&cfg, Clock::new()).expect("client");
+            wait_ready(&client).await;
+            let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+            println!("# rkube API server benchmark ({}s windows; load average at start: {})", seconds(), load.trim());
+            let mut rows = Vec::new();
+            let create_p99 = crud(&client, &mut rows).await;
+            let list_ms = list(&client, &mut rows).await;
+            let (complete, secs) = watchers(&client).await;
+            println!();
+            println!("| workload | ops/s | p50 ms | p99 ms |");
+            println!("|---|---:|---:|---:|");
+            for r in &rows {
+                println!("| {} | {:.0} | {:.2} | {:.2} |", r.name, r.ops_per_s, r.p50_ms, r.p99_ms);
+            }
+            println!(
+                "| {WATCHERS} watchers × {WATCH_EVENTS} pod creations | every event seen by {complete}/{WATCHERS} | last delivery after {secs:.2} s | |"
+            );
+            println!();
+            let checks = [
+                (format!("create p99 at 64 clients {create_p99:.2} ms ≤ {TARGET_CREATE_P99_MS} ms"), create_p99 <= TARGET_CREATE_P99_MS),
+                (format!("consistent LIST of {LIST_PODS} pods p50 {list_ms:.1} ms ≤ {TARGET_LIST_MS} ms"), list_ms <= TARGET_LIST_MS),
+                (format!("{complete}/{WATCHERS} watchers saw all {WATCH_EVENTS} events"), complete == WATCHERS),
+            ];
+            for (what, ok) in &checks {
+                println!("target {}: {what}", if *ok { "met" } else { "MISSED" });
+            }
+            if checks.iter().all(|(_, ok)| *ok) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        })
+    }
+}
