@@ -1258,3 +1258,172 @@ fn everyday_kubectl_commands() {
         .fails(&["get", "deployment", "web", "-n", "team-a"])
         .contains("not found"));
 }
+
+#[test]
+fn server_side_apply_tracks_field_managers() {
+    if !require_tools() {
+        return;
+    }
+    let store = Cluster::single();
+    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    assert!(api.with_manifest("create", NAMESPACE).0);
+    let ssa = |manifest: &str, extra: &[&str]| {
+        let mut args = vec!["apply", "--server-side", "-f", "-"];
+        args.extend_from_slice(extra);
+        let out = api.kubectl_stdin(&args, Some(manifest));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let cm = |key: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\n  namespace: team-a\ndata:\n  key: \"{key}\"\n  mine: \"yes\"\n")
+    };
+    let get_cm = || api.json(&["get", "configmap", "ssa", "-n", "team-a"]);
+
+    // Created, then applied unchanged (no write), then changed.
+    let (ok, text) = ssa(&cm("1"), &[]);
+    assert!(ok, "{text}");
+    assert_eq!(text.trim(), "configmap/ssa serverside-applied");
+    let first = get_cm();
+    assert_eq!(first["data"]["key"], "1");
+    assert!(
+        first["metadata"].get("managedFields").is_none(),
+        "kubectl hides managedFields by default"
+    );
+    let (ok, text) = ssa(&cm("1"), &[]);
+    assert!(ok && text.contains("serverside-applied"), "{text}");
+    assert_eq!(
+        get_cm()["metadata"]["resourceVersion"],
+        first["metadata"]["resourceVersion"],
+        "an unchanged apply writes nothing"
+    );
+    let (ok, text) = ssa(&cm("2"), &[]);
+    assert!(ok, "{text}");
+    assert_eq!(get_cm()["data"]["key"], "2");
+
+    // A server-side dry run changes nothing, for an existing object or a new one.
+    let (ok, text) = ssa(&cm("3"), &["--dry-run=server"]);
+    assert!(ok && text.contains("(server dry run)"), "{text}");
+    assert_eq!(get_cm()["data"]["key"], "2");
+    let (ok, text) = ssa(
+        &cm("3").replace("name: ssa", "name: ghost"),
+        &["--dry-run=server"],
+    );
+    assert!(ok, "{text}");
+    assert!(api
+        .fails(&["get", "configmap", "ghost", "-n", "team-a"])
+        .contains("not found"));
+
+    // A second manager changing the same key conflicts, unless it forces.
+    let other = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\n  namespace: team-a\ndata:\n  key: \"9\"\n";
+    let (ok, text) = ssa(other, &["--field-manager=other"]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(
+            r#"Apply failed with 1 conflict: conflict with "kubectl" using v1: .data.key"#
+        ),
+        "{text}"
+    );
+    assert_eq!(get_cm()["data"]["key"], "2");
+    let (ok, text) = ssa(other, &["--field-manager=other", "--force-conflicts"]);
+    assert!(ok, "{text}");
+    let shown = api.json(&[
+        "get",
+        "configmap",
+        "ssa",
+        "-n",
+        "team-a",
+        "--show-managed-fields",
+    ]);
+    assert_eq!(
+        shown["data"],
+        serde_json::json!({"key": "9", "mine": "yes"})
+    );
+    let managed = shown["metadata"]["managedFields"]
+        .as_array()
+        .expect("managedFields shown");
+    let of = |m: &str| {
+        managed
+            .iter()
+            .find(|e| e["manager"] == m)
+            .unwrap_or_else(|| panic!("no entry for {m}: {managed:#?}"))
+    };
+    assert_eq!(managed.len(), 2, "{managed:#?}");
+    assert_eq!(of("kubectl")["operation"], "Apply");
+    assert_eq!(
+        of("kubectl")["fieldsV1"],
+        serde_json::json!({"f:data": {"f:mine": {}}})
+    );
+    assert_eq!(
+        of("other")["fieldsV1"],
+        serde_json::json!({"f:data": {"f:key": {}}})
+    );
+    assert_eq!(of("other")["fieldsType"], "FieldsV1");
+    assert!(of("other")["time"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
+
+    // Other writes record an Update entry for their manager.
+    api.ok(&["label", "configmap", "ssa", "-n", "team-a", "tier=x"]);
+    let shown = api.json(&[
+        "get",
+        "configmap",
+        "ssa",
+        "-n",
+        "team-a",
+        "--show-managed-fields",
+    ]);
+    let labeler = shown["metadata"]["managedFields"]
+        .as_array()
+        .and_then(|m| m.iter().find(|e| e["operation"] == "Update").cloned())
+        .expect("an Update entry");
+    assert_eq!(labeler["manager"], "kubectl-label");
+    assert_eq!(
+        labeler["fieldsV1"],
+        serde_json::json!({"f:metadata": {"f:labels": {"f:tier": {}}}})
+    );
+
+    // A container dropped from the configuration goes.
+    let two = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: team-a
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: app
+        image: nginx:1
+      - name: side
+        image: busybox:1
+";
+    let (ok, text) = ssa(two, &[]);
+    assert!(
+        ok && text.contains("deployment.apps/web serverside-applied"),
+        "{text}"
+    );
+    let names = |d: &Value| -> Vec<String> {
+        d["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| c["name"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let d = api.json(&["get", "deployment", "web", "-n", "team-a"]);
+    assert_eq!(names(&d), ["app", "side"]);
+    let one = two.replace("      - name: side\n        image: busybox:1\n", "");
+    let (ok, text) = ssa(&one, &[]);
+    assert!(ok, "{text}");
+    let d = api.json(&["get", "deployment", "web", "-n", "team-a"]);
+    assert_eq!(names(&d), ["app"]);
+    assert_eq!(d["metadata"]["generation"], 2);
+}

@@ -8,6 +8,7 @@ use http_body_util::{BodyExt, Limited};
 use serde_json::{json, Value};
 
 use super::access::{self, Authenticator};
+use super::apply;
 use super::auth::UserInfo;
 use super::cache::Caches;
 use super::objects::{self, CreateInputs, Deletion};
@@ -144,6 +145,34 @@ struct Call<'a> {
     query: &'a Query,
     content_type: &'a str,
     body: Option<Value>,
+    /// Who writes, for `managedFields`: `fieldManager`, else from the User-Agent.
+    manager: Option<String>,
+}
+
+/// How a write records field ownership in `metadata.managedFields` ([`apply`]).
+#[derive(Clone)]
+enum Owner {
+    /// Not recorded (bindings, finalize, built-in objects).
+    Nobody,
+    /// The manager's `Update` entry for `subresource` ("" for the main resource).
+    Update {
+        manager: String,
+        subresource: &'static str,
+    },
+    /// An apply computed the object's `managedFields` itself.
+    Applied,
+}
+
+impl Owner {
+    fn update(manager: &Option<String>, subresource: &'static str) -> Owner {
+        match manager {
+            Some(m) => Owner::Update {
+                manager: m.clone(),
+                subresource,
+            },
+            None => Owner::Nobody,
+        }
+    }
 }
 
 /// How a write is conditioned and whether it happens.
@@ -153,6 +182,7 @@ struct Write {
     dry_run: bool,
     /// The binding subresource may set `spec.nodeName`, which a pod update may not.
     binding: bool,
+    owner: Owner,
 }
 
 impl Write {
@@ -162,7 +192,12 @@ impl Write {
             rv: rv.filter(|v| !v.is_empty()).map(str::to_string),
             dry_run,
             binding: false,
+            owner: Owner::Nobody,
         }
+    }
+
+    fn by(self, owner: Owner) -> Write {
+        Write { owner, ..self }
     }
 }
 
@@ -313,6 +348,21 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest, port: Port) -> HttpResponse
             return resp;
         }
     }
+    let manager = match query.get("fieldManager").filter(|m| !m.is_empty()) {
+        Some(m) if m.len() > apply::MAX_MANAGER_BYTES => {
+            let m = format!(
+                "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Too long: may not be more than {} bytes",
+                apply::MAX_MANAGER_BYTES
+            );
+            return respond_status(&Status::failure(422, "Invalid", m));
+        }
+        Some(m) => Some(m.clone()),
+        None => req
+            .headers()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(apply::manager_from_user_agent),
+    };
     let content_type = req
         .headers()
         .get("content-type")
@@ -354,6 +404,7 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest, port: Port) -> HttpResponse
                 query: &query,
                 content_type: &content_type,
                 body,
+                manager,
             };
             let printed = table_resource(&method, &route, &accept);
             let reply = match api
@@ -544,6 +595,55 @@ fn apply_patch(
     Ok(out)
 }
 
+/// True if an updated object is the stored one (the resourceVersion aside).
+fn unchanged(new: &Value, old: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+        v
+    };
+    strip(new) == strip(old)
+}
+
+/// The configuration of an apply to `name`: an object of the resource's kind and name,
+/// without what the server owns (`managedFields`; `status` where a subresource owns it).
+fn apply_config(r: &Resource, name: &str, body: Value) -> Result<Value, Box<Status>> {
+    let mut config = body;
+    objects::meta_of(&config)?;
+    for field in ["apiVersion", "kind"] {
+        if config
+            .get(field)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return fail(Status::bad_request(format!(
+                "error decoding patch: Object '{field}' is missing"
+            )));
+        }
+    }
+    objects::check_type(&mut config, r)?;
+    match config["metadata"]["name"].as_str() {
+        Some(n) if n != name => {
+            return fail(Status::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )))
+        }
+        Some(_) => {}
+        None => config["metadata"]["name"] = Value::String(name.to_string()),
+    }
+    if let Some(m) = config["metadata"].as_object_mut() {
+        m.remove("managedFields");
+    }
+    if r.has_status() {
+        if let Some(m) = config.as_object_mut() {
+            m.remove("status");
+        }
+    }
+    Ok(config)
+}
+
 fn need_body(body: Option<Value>) -> Result<Value, Box<Status>> {
     body.ok_or_else(|| Box::new(Status::bad_request("the request needs a body".into())))
 }
@@ -611,7 +711,8 @@ impl Api {
         match call.method {
             "GET" => self.list(r, ns, call.query).await,
             "POST" => {
-                self.create(r, ns, need_body(call.body)?, call.dry_run)
+                let owner = Owner::update(&call.manager, "");
+                self.create(r, ns, need_body(call.body)?, call.dry_run, &owner)
                     .await
             }
             m => fail(method_not_allowed(m)),
@@ -628,19 +729,24 @@ impl Api {
         match call.method {
             "GET" => self.get(r, ns, name).await,
             "PUT" => {
-                self.update(r, ns, name, need_body(call.body)?, call.dry_run)
+                let owner = Owner::update(&call.manager, "");
+                self.update(r, ns, name, need_body(call.body)?, call.dry_run, owner)
                     .await
             }
             "DELETE" => {
                 let opts = DeleteOptions::from(call.body.as_ref(), call.dry_run)?;
                 self.delete(r, ns, name, &opts).await
             }
+            "PATCH" if apply::is_apply(call.content_type) => {
+                self.server_side_apply(r, ns, name, call).await
+            }
             "PATCH" => {
                 let Some(kind) = PatchKind::from_content_type(call.content_type) else {
                     return fail(unsupported_patch(call.content_type));
                 };
-                self.patch(r, ns, name, kind, need_body(call.body)?, call.dry_run)
-                    .await
+                let body = need_body(call.body)?;
+                let want = Write::of(&body, call.dry_run).by(Owner::update(&call.manager, ""));
+                self.patch(r, ns, name, kind, body, want).await
             }
             m => fail(method_not_allowed(m)),
         }
@@ -764,7 +870,10 @@ impl Api {
 
     async fn ensure_exists(&self, r: &Resource, obj: Value) {
         loop {
-            match self.create(r, None, obj.clone(), false).await {
+            match self
+                .create(r, None, obj.clone(), false, &Owner::Nobody)
+                .await
+            {
                 Ok(_) => return,
                 Err(s) if s.code == 409 => return,
                 Err(s) if s.code < 500 => {
@@ -800,7 +909,14 @@ impl Api {
         Ok(())
     }
 
-    async fn create(&self, r: &Resource, ns: Option<&str>, mut obj: Value, dry_run: bool) -> Reply {
+    async fn create(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        mut obj: Value,
+        dry_run: bool,
+        owner: &Owner,
+    ) -> Reply {
         if r.namespaced && ns.is_none() {
             return fail(method_not_allowed("POST"));
         }
@@ -815,6 +931,7 @@ impl Api {
         if r.plural == "pods" && r.group.is_empty() {
             defaults::admit_new_pod(&mut obj);
         }
+        self.record_write(r, None, &mut obj, owner);
         validate::check(r, &obj)?;
         let key = route::object_key(r, ns, &meta.name);
         if dry_run {
@@ -855,6 +972,13 @@ impl Api {
             // the spec (and its generation).
             defaults::apply(r, &mut new);
             objects::prepare_update(&mut new, &old, r)?;
+            if let Owner::Applied = want.owner {
+                if unchanged(&new, &old) {
+                    // A no-op apply writes nothing (the store would only bump the revision).
+                    return Ok(old);
+                }
+            }
+            self.record_write(r, Some(&old), &mut new, &want.owner);
             if want.binding {
                 validate::check(r, &new)?;
             } else {
@@ -891,9 +1015,10 @@ impl Api {
         name: &str,
         obj: Value,
         dry_run: bool,
+        owner: Owner,
     ) -> Reply {
         objects::meta_of(&obj)?;
-        let want = Write::of(&obj, dry_run);
+        let want = Write::of(&obj, dry_run).by(owner);
         let new = self
             .modify(r, ns, name, want, |old| {
                 let mut o = obj.clone();
@@ -911,9 +1036,8 @@ impl Api {
         name: &str,
         kind: PatchKind,
         p: Value,
-        dry_run: bool,
+        want: Write,
     ) -> Reply {
-        let want = Write::of(&p, dry_run);
         let new = self
             .modify(r, ns, name, want, |old| {
                 let mut o = apply_patch(r, name, kind, old, &p)?;
@@ -922,6 +1046,83 @@ impl Api {
             })
             .await?;
         Ok((200, new))
+    }
+
+    /// Records a non-apply write in `new`'s `managedFields` (`old`: `None` for a create).
+    fn record_write(&self, r: &Resource, old: Option<&Value>, new: &mut Value, owner: &Owner) {
+        let Owner::Update {
+            manager,
+            subresource,
+        } = owner
+        else {
+            return;
+        };
+        let now = crate::api::time::rfc3339(self.platform.clock.wall_unix_ms());
+        let api_version = r.api_version();
+        let w = apply::Writer {
+            manager,
+            subresource,
+            api_version: &api_version,
+            now: &now,
+            skip_status: subresource.is_empty() && r.has_status(),
+        };
+        apply::record_update(old, new, &w);
+    }
+
+    /// Server-side apply (`PATCH` with `application/apply-patch+yaml`): creates the object
+    /// if it does not exist, else merges the configuration in with field ownership.
+    async fn server_side_apply(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        call: Call<'_>,
+    ) -> Reply {
+        let Some(manager) = call.query.get("fieldManager").filter(|m| !m.is_empty()) else {
+            let m = "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch";
+            return fail(Status::failure(422, "Invalid", m.into()));
+        };
+        let force = match call.query.get("force").map(String::as_str) {
+            None | Some("" | "false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return fail(Status::bad_request(format!(
+                    "invalid force value {other:?}: must be true or false"
+                )))
+            }
+        };
+        let config = apply_config(r, name, need_body(call.body)?)?;
+        let now = crate::api::time::rfc3339(self.platform.clock.wall_unix_ms());
+        let api_version = r.api_version();
+        let applier = apply::Applier {
+            manager,
+            api_version: &api_version,
+            now: &now,
+            force,
+        };
+        let refused = |c: Vec<apply::Conflict>| Box::new(apply::conflict_status(&c));
+        for _ in 0..MAX_PATCH_ATTEMPTS {
+            let want = Write::of(&config, call.dry_run).by(Owner::Applied);
+            let updated = self
+                .modify(r, ns, name, want, |old| {
+                    let mut o = apply::apply(Some(old), &config, &applier).map_err(refused)?;
+                    objects::keep_status(&mut o, old, r);
+                    Ok(o)
+                })
+                .await;
+            match updated {
+                Ok(new) => return Ok((200, new)),
+                Err(s) if s.code == 404 && s.reason == "NotFound" => {}
+                Err(s) => return Err(s),
+            }
+            let obj = apply::apply(None, &config, &applier).map_err(refused)?;
+            match self.create(r, ns, obj, call.dry_run, &Owner::Applied).await {
+                // Created in between: apply to it.
+                Err(s) if s.code == 409 && s.reason == "AlreadyExists" => continue,
+                other => return other,
+            }
+        }
+        fail(Status::conflict(r.group, r.plural, name))
     }
 
     async fn subresource(
@@ -941,7 +1142,8 @@ impl Api {
             (Sub::Status, "GET") => self.get(r, ns, name).await,
             (Sub::Status, "PUT") => {
                 let body = need_body(body)?;
-                let want = Write::of(&body, call.dry_run);
+                let want =
+                    Write::of(&body, call.dry_run).by(Owner::update(&call.manager, "status"));
                 let new = self
                     .modify(r, ns, name, want, |old| {
                         Ok(objects::with_status(old, body.get("status")))
@@ -951,7 +1153,7 @@ impl Api {
             }
             (Sub::Status, "PATCH") => {
                 let (kind, p) = (patch_kind()?, need_body(body)?);
-                let want = Write::of(&p, call.dry_run);
+                let want = Write::of(&p, call.dry_run).by(Owner::update(&call.manager, "status"));
                 let new = self
                     .modify(r, ns, name, want, |old| {
                         let patched = apply_patch(r, name, kind, old, &p)?;
@@ -968,7 +1170,7 @@ impl Api {
                 } else {
                     None
                 };
-                let want = Write::of(&body, call.dry_run);
+                let want = Write::of(&body, call.dry_run).by(Owner::update(&call.manager, "scale"));
                 let new = self
                     .modify(r, ns, name, want, |old| {
                         let current = objects::scale_of(old);
@@ -1040,6 +1242,7 @@ impl Api {
             rv: None,
             dry_run,
             binding: true,
+            owner: Owner::Nobody,
         };
         self.modify(pods, Some(ns), name, want, |old| {
             objects::bind_pod(old, name, &node, &now)

@@ -4,13 +4,15 @@
 //!
 //! It serves `/version`, health, discovery, OpenAPI and every resource in
 //! [`resources::RESOURCES`] (JSON or YAML bodies, and the protobuf ones kubectl's generator
-//! commands send, decoded by [`protobuf`]): CRUD as conditional store Txns, all
-//! patch types but apply, subresources, Table output, selectors, pagination, dry runs,
-//! graceful deletion with finalizers, defaulting ([`defaults`]), validation ([`validate`]),
-//! namespace lifecycle ([`admission`]), and watches from one [`cache`] per resource type.
+//! commands send, decoded by [`protobuf`]): CRUD as conditional store Txns, all patch
+//! types, server-side apply with field ownership in `managedFields` ([`apply`]),
+//! subresources, Table output, selectors, pagination, dry runs, graceful deletion with
+//! finalizers, defaulting ([`defaults`]), validation ([`validate`]), namespace lifecycle
+//! ([`admission`]), and watches from one [`cache`] per resource type.
 
 pub mod access;
 pub mod admission;
+pub mod apply;
 pub mod auth;
 pub mod cache;
 pub mod defaults;

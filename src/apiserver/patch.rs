@@ -84,7 +84,8 @@ pub fn merge(doc: &Value, patch: &Value) -> Value {
 
 /// The key that identifies elements of a list field in a strategic merge, as upstream's
 /// `patchMergeKey` tags declare it (by the field's name and its parent's path suffix).
-fn merge_key(path: &str, field: &str) -> Option<&'static str> {
+/// Server-side apply ([`super::apply`]) uses the same table for its associative lists.
+pub fn merge_key(path: &str, field: &str) -> Option<&'static str> {
     Some(match field {
         "containers"
         | "initContainers"
