@@ -299,3 +299,93 @@ fn the_insecure_port_is_loopback_only() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("loopback"), "{err}");
 }
+
+/// A stand-in kubelet: serves `/containerLogs/...` over HTTPS with a certificate from the
+/// cluster CA, answering only clients whose certificate the CA signed.
+fn fake_kubelet(data: &Path) -> u16 {
+    use rkube::platform::tls::{self, CertAndKey, PeerIdentity, Usage};
+    let read = |f: &str| std::fs::read_to_string(data.join(f)).expect("pki file");
+    let ca = CertAndKey {
+        cert_pem: read("pki/ca.crt"),
+        key_pem: read("pki/ca.key"),
+    };
+    let serving = tls::issue(
+        &ca,
+        "kubelet",
+        &[],
+        &["127.0.0.1".to_string()],
+        Usage::Server,
+    )
+    .expect("cert");
+    let config = tls::server_config(&serving, &ca.cert_pem).expect("tls");
+    let port = free_port();
+    std::thread::spawn(move || {
+        rkube::platform::block_on(async move {
+            let addr = rkube::platform::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let listener = rkube::platform::net::listen(addr).await.expect("listen");
+            let (_keep, shutdown) = rkube::platform::task::shutdown_pair();
+            tls::serve_https(
+                listener,
+                config,
+                |req: rkube::platform::net::HttpRequest| async move {
+                    let who = req
+                        .extensions()
+                        .get::<PeerIdentity>()
+                        .map(|p| p.common_name.clone());
+                    let path = req.uri().path().to_string();
+                    let tail = req.uri().query().unwrap_or("").contains("tailLines=1");
+                    let (code, body) = match (who.as_deref(), path.as_str()) {
+                        (Some("kube-apiserver-kubelet-client"), "/containerLogs/default/p/c") => {
+                            (200, if tail { "line 2\n" } else { "line 1\nline 2\n" })
+                        }
+                        (Some(_), _) => (404, "no such container"),
+                        (None, _) => (401, "who are you"),
+                    };
+                    hyper::Response::builder()
+                        .status(code)
+                        .body(rkube::platform::net::full_body(body))
+                        .expect("response")
+                },
+                shutdown,
+            )
+            .await;
+        })
+    });
+    port
+}
+
+#[test]
+fn pod_logs_come_from_the_nodes_kubelet() {
+    if !require_etcdctl()
+        || Command::new("kubectl")
+            .arg("version")
+            .arg("--client")
+            .output()
+            .is_err()
+    {
+        return;
+    }
+    let store = Cluster::single();
+    let api = Secure::start(&store.member(0).client_url(), store.dir());
+    let kubelet_port = fake_kubelet(&api.data);
+    let node = format!(
+        r#"{{"apiVersion":"v1","kind":"Node","metadata":{{"name":"n1"}},"status":{{"addresses":[{{"type":"InternalIP","address":"127.0.0.1"}}],"daemonEndpoints":{{"kubeletEndpoint":{{"Port":{kubelet_port}}}}}}}}}"#
+    );
+    let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default"},"spec":{"nodeName":"n1","containers":[{"name":"c","image":"busybox"}]}}"#;
+    for manifest in [node.as_str(), pod] {
+        let path = api.home.join("m.json");
+        std::fs::write(&path, manifest).expect("manifest");
+        ok(api.admin(&["create", "-f", path.to_str().unwrap()]));
+    }
+    let logs = ok(api.admin(&["logs", "p", "-n", "default"]));
+    assert_eq!(logs, "line 1\nline 2\n");
+    let tail = ok(api.admin(&["logs", "p", "-n", "default", "--tail=1"]));
+    assert_eq!(tail, "line 2\n");
+    let wrong = fails(api.admin(&["logs", "p", "-n", "default", "-c", "nope"]));
+    assert!(
+        wrong.contains("container nope is not valid for pod p"),
+        "{wrong}"
+    );
+    let denied = fails(api.with_token("alice-token", &["logs", "p", "-n", "default"]));
+    assert!(denied.contains("is forbidden: User \"alice\""), "{denied}");
+}

@@ -88,6 +88,8 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
                 "namespaced": false, "kind": "Namespace", "verbs": ["update"]}));
         }
         if r.plural == "pods" {
+            served.push(json!({"name": "pods/log", "singularName": "",
+                "namespaced": true, "kind": "Pod", "verbs": ["get"]}));
             for (sub, kind) in [("binding", "Binding"), ("eviction", "Eviction")] {
                 served.push(json!({"name": format!("pods/{sub}"), "singularName": "",
                     "namespaced": true, "kind": kind, "verbs": ["create"]}));

@@ -86,6 +86,8 @@ pub struct Api {
     pub writes: InFlight,
     /// Authentication and authorization of the secure port (`None`: insecure only).
     pub authn: Option<Authenticator>,
+    /// How to reach kubelets (pod logs); only with the secure port's credentials.
+    pub kubelet_tls: Option<super::logs::KubeletTls>,
 }
 
 impl Api {
@@ -98,6 +100,7 @@ impl Api {
             reads: InFlight::default(),
             writes: InFlight::default(),
             authn,
+            kubelet_tls: None,
         }
     }
 }
@@ -310,6 +313,22 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest, port: Port) -> HttpResponse
         Ok(u) => u,
         Err(s) => return respond_status(&s),
     };
+    if let (
+        &hyper::Method::GET,
+        Route::Subresource {
+            namespace,
+            name,
+            sub: Sub::Log,
+            ..
+        },
+    ) = (&method, &route)
+    {
+        let ns = namespace.as_deref().unwrap_or("");
+        return match api.pod_logs(ns, name, &query).await {
+            Ok(resp) => resp,
+            Err(s) => respond_status(&s),
+        };
+    }
     if method == hyper::Method::GET && is_watch(&query) {
         if let Route::Collection {
             resource,

@@ -18,6 +18,7 @@ pub mod cache;
 pub mod defaults;
 pub mod discovery;
 pub mod handler;
+pub mod logs;
 pub mod objects;
 pub mod openapi;
 pub mod paging;
@@ -115,10 +116,14 @@ fn sans(s: &SecureServing) -> Vec<String> {
 
 /// The authenticator and TLS configuration of the secure port (creating the data dir's
 /// credentials on first start).
-fn secure_setup(
-    s: &SecureServing,
-    platform: &Platform,
-) -> Result<(access::Authenticator, std::sync::Arc<rustls::ServerConfig>), ApiServerError> {
+/// What the secure port needs, made from the data dir.
+struct Secure {
+    authn: access::Authenticator,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    kubelet_tls: logs::KubeletTls,
+}
+
+fn secure_setup(s: &SecureServing, platform: &Platform) -> Result<Secure, ApiServerError> {
     let host = if s.listen.ip().is_unspecified() {
         "127.0.0.1".to_string()
     } else {
@@ -135,7 +140,14 @@ fn secure_setup(
         access::Authenticator::new(tokens, auth::TokenSigner::new(&pki.sa_key), s.authorization);
     let tls = crate::platform::tls::server_config(&pki.serving, &pki.ca.cert_pem)
         .map_err(ApiServerError::DataDir)?;
-    Ok((authn, tls))
+    let kubelet_tls =
+        crate::platform::tls::client_config(&pki.ca.cert_pem, Some(&pki.kubelet_client))
+            .map_err(ApiServerError::DataDir)?;
+    Ok(Secure {
+        authn,
+        tls,
+        kubelet_tls,
+    })
 }
 
 /// Serves until `shutdown`.
@@ -155,15 +167,21 @@ pub async fn run(
         Some(s) => Some((s.listen, secure_setup(s, &platform)?)),
         None => None,
     };
-    let (authn, tls) = match secure {
-        Some((addr, (authn, tls))) => (Some(authn), Some((bind(addr).await?, tls))),
-        None => (None, None),
+    let (authn, tls, kubelet_tls) = match secure {
+        Some((addr, sec)) => (
+            Some(sec.authn),
+            Some((bind(addr).await?, sec.tls)),
+            Some(sec.kubelet_tls),
+        ),
+        None => (None, None, None),
     };
     let insecure = match cfg.insecure {
         Some(addr) => Some(bind(addr).await?),
         None => None,
     };
-    let api = Arc::new(handler::Api::new(storage, platform, authn));
+    let mut api = handler::Api::new(storage, platform, authn);
+    api.kubelet_tls = kubelet_tls;
+    let api = Arc::new(api);
     let starter = api.clone();
     crate::platform::task::spawn(async move { starter.bootstrap().await });
     tracing::info!(

@@ -31,6 +31,8 @@ pub struct ServerPki {
     pub ca: CertAndKey,
     pub serving: CertAndKey,
     pub sa_key: Vec<u8>,
+    /// The API server's identity towards kubelets (logs): in `system:masters`.
+    pub kubelet_client: CertAndKey,
 }
 
 fn text(disk: &dyn Disk, path: &str) -> io::Result<Option<String>> {
@@ -118,6 +120,21 @@ pub fn ensure(disk: &dyn Disk, sans: &[String], server_url: &str) -> io::Result<
             s
         }
     };
+    let kubelet_client = match load_pair(disk, "apiserver-kubelet-client")? {
+        Some(id) => id,
+        None => {
+            let id = tls::issue(
+                &ca,
+                "kube-apiserver-kubelet-client",
+                &["system:masters"],
+                &[],
+                Usage::Client,
+            )
+            .map_err(other)?;
+            store_pair(disk, "apiserver-kubelet-client", &id)?;
+            id
+        }
+    };
     let sa_key = match text(disk, "pki/sa.key")? {
         Some(k) => k.trim().to_string(),
         None => {
@@ -149,6 +166,7 @@ pub fn ensure(disk: &dyn Disk, sans: &[String], server_url: &str) -> io::Result<
         ca,
         serving,
         sa_key: sa_key.into_bytes(),
+        kubelet_client,
     })
 }
 

@@ -55,6 +55,8 @@ pub enum Sub {
     Finalize,
     /// `serviceaccounts/token`: a TokenRequest for the account.
     Token,
+    /// `pods/log`: the container's log, from its node's kubelet.
+    Log,
 }
 
 impl Sub {
@@ -67,6 +69,7 @@ impl Sub {
             Sub::Eviction => "eviction",
             Sub::Finalize => "finalize",
             Sub::Token => "token",
+            Sub::Log => "log",
         }
     }
 }
@@ -79,6 +82,7 @@ fn subresource(r: &'static Resource, ns: Option<&str>, name: &str, sub: &str) ->
         "eviction" if r.plural == "pods" => Sub::Eviction,
         "finalize" if r.plural == "namespaces" => Sub::Finalize,
         "token" if r.plural == "serviceaccounts" => Sub::Token,
+        "log" if r.plural == "pods" => Sub::Log,
         _ => return Route::NotFound,
     };
     Route::Subresource {
