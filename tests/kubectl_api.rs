@@ -1132,6 +1132,27 @@ fn malformed_writes_get_a_status_and_change_nothing() {
     assert!(resp.contains("would add more than"), "{resp}");
     let d = api.json(&["get", "deployment", "web", "-n", "team-a"]);
     assert_eq!(d["metadata"]["generation"], 1, "nothing changed");
+    // fieldValidation: a key given twice is refused (Strict, kubectl's default), warned
+    // about (Warn), or let through (Ignore: the last one wins).
+    let dup = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup"},"data":{"a":"1","a":"2"}}"#;
+    let cms = "/api/v1/namespaces/team-a/configmaps";
+    let resp = api.raw("POST", &format!("{cms}?fieldValidation=Strict"), dup);
+    assert_eq!(status(&resp), "400", "{resp}");
+    assert!(
+        resp.contains(r#"strict decoding error: duplicate field \"data.a\""#),
+        "{resp}"
+    );
+    let resp = api.raw("POST", &format!("{cms}?fieldValidation=Bogus"), dup);
+    assert_eq!(status(&resp), "400", "{resp}");
+    let resp = api.raw("POST", &format!("{cms}?fieldValidation=Warn"), dup);
+    assert_eq!(status(&resp), "201", "{resp}");
+    assert!(
+        resp.to_ascii_lowercase()
+            .contains("warning: 299 - \"duplicate field"),
+        "{resp}"
+    );
+    let (ok, text) = api.with_manifest("create", &dup.replace("\"dup\"", "\"dup2\""));
+    assert!(ok, "--validate=false sends no fieldValidation: {text}");
 }
 
 #[test]

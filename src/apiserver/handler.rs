@@ -11,6 +11,7 @@ use super::access::{self, Authenticator};
 use super::apply;
 use super::auth::UserInfo;
 use super::cache::Caches;
+use super::fieldvalidation::{self, FieldValidation};
 use super::objects::{self, CreateInputs, Deletion};
 use super::paging;
 use super::patch::{self, PatchKind};
@@ -388,19 +389,30 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest, port: Port) -> HttpResponse
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json")
         .to_string();
+    let validation = match FieldValidation::parse(query.get("fieldValidation").map(String::as_str))
+    {
+        Ok(v) => v,
+        Err(s) => return respond_status(&s),
+    };
     // A client that trickles its body holds a slot: the body read is bounded too.
     let limit = std::time::Duration::from_millis(REQUEST_TIMEOUT_MS);
+    let find_duplicates = validation != FieldValidation::Ignore;
     let body = match api
         .platform
         .clock
-        .timeout(limit, read_body(req, &content_type))
+        .timeout(limit, read_body(req, &content_type, find_duplicates))
         .await
     {
         Ok(body) => body,
         Err(_) => Err(Box::new(timed_out())),
     };
+    let mut warnings = Vec::new();
     let reply = match body {
-        Ok(body) => {
+        Ok((_, dups)) if validation == FieldValidation::Strict && !dups.is_empty() => {
+            return respond_status(&fieldvalidation::strict_error(&dups));
+        }
+        Ok((body, dups)) => {
+            warnings = dups.iter().map(|d| fieldvalidation::warning(d)).collect();
             let dry_run = match query.get("dryRun").map(String::as_str) {
                 None | Some("") => false,
                 Some("All") => true,
@@ -445,10 +457,16 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest, port: Port) -> HttpResponse
         }
         Err(s) => Err(s),
     };
-    match reply {
+    let mut resp = match reply {
         Ok((code, body)) => respond(code, &body),
         Err(s) => respond_status(&s),
+    };
+    for w in warnings {
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&w) {
+            resp.headers_mut().append("warning", v);
+        }
     }
+    resp
 }
 
 /// The resource whose GET should answer as a Table, if the client asked for one.
@@ -527,7 +545,14 @@ fn start_watch(api: &Api, spec: WatchSpec) -> HttpResponse {
 
 /// The request body as JSON (`None` when empty), read from JSON, YAML or Kubernetes protobuf
 /// ([`super::protobuf`]); oversized bodies are refused.
-async fn read_body(req: HttpRequest, content_type: &str) -> Result<Option<Value>, Box<Status>> {
+/// A request body and the keys it gave twice (looked for only when asked).
+type Body = (Option<Value>, Vec<String>);
+
+async fn read_body(
+    req: HttpRequest,
+    content_type: &str,
+    find_duplicates: bool,
+) -> Result<Body, Box<Status>> {
     let limited = Limited::new(req.into_body(), MAX_REQUEST_BODY_BYTES);
     let bytes = match limited.collect().await {
         Ok(b) => b.to_bytes(),
@@ -539,21 +564,24 @@ async fn read_body(req: HttpRequest, content_type: &str) -> Result<Option<Value>
         }
     };
     if bytes.is_empty() {
-        return Ok(None);
+        return Ok((None, Vec::new()));
     }
     let base = content_type.split(';').next().unwrap_or("").trim();
     if base.eq_ignore_ascii_case(super::protobuf::PROTOBUF_MEDIA_TYPE) {
         // kubectl's generator commands send protobuf and never retry as JSON.
-        return super::protobuf::decode(&bytes).map(Some).map_err(|e| {
-            Box::new(Status::bad_request(format!(
-                "the request body is not a valid Kubernetes protobuf object: {e}"
-            )))
-        });
+        return super::protobuf::decode(&bytes)
+            .map(|v| (Some(v), Vec::new()))
+            .map_err(|e| {
+                Box::new(Status::bad_request(format!(
+                    "the request body is not a valid Kubernetes protobuf object: {e}"
+                )))
+            });
     }
     if base.ends_with("yaml") {
         // YAML is accepted wherever JSON is; it is read into the same JSON value.
+        // serde_yaml refuses duplicate keys itself.
         return serde_yaml::from_slice::<Value>(&bytes)
-            .map(Some)
+            .map(|v| (Some(v), Vec::new()))
             .map_err(|e| {
                 Box::new(Status::bad_request(format!(
                     "the request body is not valid YAML: {e}"
@@ -564,11 +592,17 @@ async fn read_body(req: HttpRequest, content_type: &str) -> Result<Option<Value>
         let m = format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type})");
         return fail(Status::failure(415, "UnsupportedMediaType", m));
     }
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+    let value = serde_json::from_slice(&bytes).map_err(|e| {
         Box::new(Status::bad_request(format!(
             "the request body is not valid JSON: {e}"
         )))
-    })
+    })?;
+    let duplicates = if find_duplicates {
+        super::fieldvalidation::duplicate_fields(&bytes)
+    } else {
+        Vec::new()
+    };
+    Ok((Some(value), duplicates))
 }
 
 fn method_not_allowed(method: &str) -> Status {

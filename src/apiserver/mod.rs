@@ -17,6 +17,7 @@ pub mod auth;
 pub mod cache;
 pub mod defaults;
 pub mod discovery;
+pub mod fieldvalidation;
 pub mod handler;
 pub mod logs;
 pub mod objects;
