@@ -297,3 +297,40 @@ fn leader_election_hands_over_without_two_leaders() {
         assert!(lease.spec.lease_transitions.unwrap_or(0) >= 1);
     });
 }
+
+#[test]
+fn informers_resync_every_object_periodically() {
+    if !require_etcdctl() {
+        return;
+    }
+    let store = Cluster::single();
+    let api = ApiServer::start(&store.member(0).client_url(), store.dir(), "apiserver");
+    rkube::platform::block_on(async {
+        let c = client(&[&api.url]);
+        ensure_namespace(&c).await;
+        let cms: Api<ConfigMap> = Api::namespaced(&c, "team-a");
+        cms.create(&config_map("steady", "web"))
+            .await
+            .expect("create");
+        let (_trigger, shutdown) = shutdown_pair();
+        let cfg = InformerConfig {
+            params: ListParams::labels("app=web"),
+            resync_ms: 300,
+        };
+        let (_cache, mut changes) = informer::start(cms.clone(), cfg, shutdown);
+        let clock = Clock::new();
+        // Nothing changes, yet the object is delivered again (old == new) within a few periods.
+        let resynced = clock
+            .timeout(Duration::from_secs(10), async {
+                let mut resyncs = 0;
+                while resyncs < 2 {
+                    if let Some(Change::Updated(old, new)) = changes.recv().await {
+                        assert_eq!(old.metadata.resource_version, new.metadata.resource_version);
+                        resyncs += 1;
+                    }
+                }
+            })
+            .await;
+        assert!(resynced.is_ok(), "no resync within 10 s");
+    });
+}
