@@ -11,6 +11,8 @@ use crate::store::pb::etcdserverpb::watch_client::WatchClient;
 
 /// Deadline of one store call.
 pub const STORE_CALL_TIMEOUT_MS: u64 = 10_000;
+/// Largest store response accepted (gRPC's default of 4 MiB is one list of ~2,500 pods).
+pub const MAX_STORE_RESPONSE_BYTES: usize = 1 << 30;
 /// Most objects one list reads from the store (larger lists are refused, not truncated).
 pub const MAX_LIST_OBJECTS: i64 = 50_000;
 
@@ -120,8 +122,8 @@ impl Storage {
         let timeout = Duration::from_millis(STORE_CALL_TIMEOUT_MS);
         let ch = net::grpc_channel_many(endpoints, timeout)?;
         Ok(Storage {
-            kv: KvClient::new(ch.clone()),
-            watch: WatchClient::new(ch),
+            kv: KvClient::new(ch.clone()).max_decoding_message_size(MAX_STORE_RESPONSE_BYTES),
+            watch: WatchClient::new(ch).max_decoding_message_size(MAX_STORE_RESPONSE_BYTES),
         })
     }
 
