@@ -12,57 +12,22 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
 
-use common::{describe, etcdctl, free_port, kvs, poll, require_etcdctl, wait_until, RKUBE};
+use common::apiserver::{require_kubectl, require_tool, stop, ApiServer};
+use common::{describe, etcdctl, free_port, kvs, poll, require_etcdctl, wait_until};
 use serde_json::Value;
 
-/// Hard limit of one kubectl call (enforced with `timeout`).
-const KUBECTL_TIMEOUT_SECS: u64 = 30;
 /// Attempts at starting etcd when a port turns out to be taken.
 const ETCD_START_ATTEMPTS: usize = 3;
 /// Lines of the etcd log printed when a test fails.
 const LOG_TAIL_LINES: usize = 40;
 
-fn installed(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
 /// True if the test should run: needs etcd, etcdctl and kubectl. A missing tool skips the
 /// test, or fails it when `CI` is set.
 fn require_tools() -> bool {
-    if !require_etcdctl() {
-        return false;
-    }
-    let tools = [
-        (
-            "etcd",
-            "apt-get install etcd-server",
-            ["--version"].as_slice(),
-        ),
-        (
-            "kubectl",
-            "install kubectl",
-            ["version", "--client"].as_slice(),
-        ),
-    ];
-    for (tool, how, args) in tools {
-        if installed(tool, args) {
-            continue;
-        }
-        if std::env::var_os("CI").is_some() {
-            panic!("{tool} is not installed but CI is set: run .ci/setup ({how})");
-        }
-        eprintln!("SKIPPED: {tool} is not installed (run .ci/setup, or {how})");
-        return false;
-    }
-    true
+    require_etcdctl()
+        && require_tool("etcd", &["--version"], "apt-get install etcd-server")
+        && require_kubectl()
 }
 
 /// One real `etcd` process in a temporary directory, killed on drop (its log tail printed
@@ -180,172 +145,6 @@ impl Drop for Etcd {
     }
 }
 
-/// One `rkube apiserver` process on `etcd`, killed on drop (its log printed if the test
-/// failed), and the real kubectl against it.
-struct ApiServer {
-    port: u16,
-    home: PathBuf,
-    log: PathBuf,
-    child: Child,
-}
-
-impl ApiServer {
-    fn start(etcd: &Etcd) -> ApiServer {
-        let dir = etcd.dir.path();
-        let port = free_port();
-        let log = dir.join("apiserver.log");
-        let out = std::fs::File::create(&log).expect("apiserver log");
-        let child = Command::new(RKUBE)
-            .args(["apiserver", "--etcd-servers", &etcd.url()])
-            // Plain HTTP only (no TLS listener on the default secure port).
-            .args(["--insecure-port", &port.to_string(), "--secure-port", "0"])
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log handle"))
-            .stderr(out)
-            .spawn()
-            .expect("spawn rkube apiserver");
-        let home = dir.join("home");
-        std::fs::create_dir_all(&home).expect("kubectl home");
-        let api = ApiServer {
-            port,
-            home,
-            log,
-            child,
-        };
-        wait_until(20, "the API server answers /version", || {
-            api.kubectl(&["version", "-o", "json"]).status.success()
-        });
-        api
-    }
-
-    fn command(&self, timeout_secs: u64, args: &[&str]) -> Command {
-        let mut cmd = Command::new("timeout");
-        cmd.arg(timeout_secs.to_string())
-            .arg("kubectl")
-            .args(["--server", &format!("http://127.0.0.1:{}", self.port)])
-            .args(args)
-            // Discovery is cached under HOME: one per test.
-            .env("HOME", &self.home)
-            .env("KUBECONFIG", self.home.join("none"));
-        cmd
-    }
-
-    fn kubectl_stdin(&self, args: &[&str], input: Option<&str>) -> Output {
-        let mut child = self
-            .command(KUBECTL_TIMEOUT_SECS, args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn kubectl");
-        let mut stdin = child.stdin.take().expect("stdin");
-        if let Some(text) = input {
-            use std::io::Write;
-            stdin.write_all(text.as_bytes()).expect("write stdin");
-        }
-        drop(stdin);
-        child.wait_with_output().expect("kubectl output")
-    }
-
-    fn kubectl(&self, args: &[&str]) -> Output {
-        self.kubectl_stdin(args, None)
-    }
-
-    /// Starts kubectl in the background (for `get -w`), ended by `timeout` after `secs`; its
-    /// output goes to `out`.
-    fn kubectl_background(&self, secs: u64, args: &[&str], out: &Path) -> Child {
-        let file = std::fs::File::create(out).expect("kubectl output file");
-        self.command(secs, args)
-            .stdin(Stdio::null())
-            .stdout(file)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn kubectl")
-    }
-
-    /// Runs kubectl and returns stdout; panics with stderr if it failed.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.kubectl(args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "kubectl {args:?} failed: {err}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Runs kubectl expecting failure; returns stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.kubectl(args);
-        assert!(
-            !out.status.success(),
-            "kubectl {args:?} should fail: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.extend(["-o", "json"]);
-        serde_json::from_str(&self.ok(&all)).expect("kubectl printed JSON")
-    }
-
-    /// `kubectl <verb> -f -` with `manifest`; returns (success, stdout+stderr).
-    fn with_manifest(&self, verb: &str, manifest: &str) -> (bool, String) {
-        let out = self.kubectl_stdin(&[verb, "-f", "-", "--validate=false"], Some(manifest));
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
-    }
-
-    /// One raw HTTP/1.1 GET; the whole response (head and body) as text.
-    fn raw_get(&self, path_and_query: &str) -> String {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(KUBECTL_TIMEOUT_SECS)))
-            .expect("read timeout");
-        let req = format!(
-            "GET {path_and_query} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-        );
-        s.write_all(req.as_bytes()).expect("send request");
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        out
-    }
-
-    /// The JSON body of a raw GET answered 200 (not chunked: lists and gets are not).
-    fn raw_json(&self, path_and_query: &str) -> Value {
-        let resp = self.raw_get(path_and_query);
-        let (head, body) = resp.split_once("\r\n\r\n").expect("an HTTP response");
-        assert!(
-            head.starts_with("HTTP/1.1 200"),
-            "GET {path_and_query}: {resp}"
-        );
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {path_and_query}: {e}: {body}"))
-    }
-}
-
-impl Drop for ApiServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            eprintln!("--- apiserver log ---\n{log}");
-        }
-    }
-}
-
-/// Ends a background kubectl: SIGTERM to its `timeout`, which passes it on to kubectl.
-fn stop(mut child: Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-}
-
 fn rv_of(obj: &Value) -> i64 {
     obj["metadata"]["resourceVersion"]
         .as_str()
@@ -383,7 +182,7 @@ fn kubectl_crud_on_real_etcd() {
         return;
     }
     let etcd = Etcd::start();
-    let api = ApiServer::start(&etcd);
+    let api = ApiServer::start(&etcd.url(), etcd.dir.path());
 
     // The built-in namespaces, written by the API server into etcd at start.
     wait_until(20, "kubectl get ns lists the built-in namespaces", || {
@@ -556,7 +355,7 @@ fn watches_and_compaction_on_real_etcd() {
         return;
     }
     let etcd = Etcd::start();
-    let api = ApiServer::start(&etcd);
+    let api = ApiServer::start(&etcd.url(), etcd.dir.path());
     let (ok, text) = api.with_manifest("create", MANIFESTS);
     assert!(ok, "{text}");
     let (ok, text) = api.with_manifest("create", &config_map("other", "1", None));

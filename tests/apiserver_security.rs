@@ -11,6 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+use common::apiserver::{output_text as text, require_kubectl};
 use common::{free_port, require_etcdctl, wait_until, Cluster, RKUBE};
 use rkube::api::core::{Namespace, Node};
 use rkube::client::{Api, Client, ClientConfig, ListParams, Patch};
@@ -121,14 +122,6 @@ impl Drop for Secure {
     }
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 fn ok(o: Output) -> String {
     assert!(o.status.success(), "kubectl failed: {}", text(&o));
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -145,13 +138,7 @@ fn fails(o: Output) -> String {
 
 #[test]
 fn the_secure_port_authenticates_and_authorizes() {
-    if !require_etcdctl()
-        || Command::new("kubectl")
-            .arg("version")
-            .arg("--client")
-            .output()
-            .is_err()
-    {
+    if !require_etcdctl() || !require_kubectl() {
         return;
     }
     let store = Cluster::single();
@@ -161,6 +148,25 @@ fn the_secure_port_authenticates_and_authorizes() {
     let names = ok(api.admin(&["get", "namespaces", "-o", "name"]));
     assert!(names.contains("namespace/kube-system"), "{names}");
     assert!(api.data.join("pki/ca.key").exists() && api.data.join("scheduler.kubeconfig").exists());
+    // Keys and kubeconfigs (which carry keys) are readable by their owner only.
+    use std::os::unix::fs::PermissionsExt;
+    for f in [
+        "pki/ca.key",
+        "pki/sa.key",
+        "pki/apiserver.key",
+        "admin.kubeconfig",
+    ] {
+        let mode = std::fs::metadata(api.data.join(f))
+            .expect("file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{f}");
+    }
+    let cert = std::fs::metadata(api.data.join("pki/ca.crt"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_ne!(cert & 0o044, 0, "certificates stay readable");
 
     // A user with a token but no role is denied, with upstream's message.
     let denied = fails(api.with_token("alice-token", &["get", "pods", "-n", "default"]));
@@ -356,13 +362,7 @@ fn fake_kubelet(data: &Path) -> u16 {
 
 #[test]
 fn pod_logs_come_from_the_nodes_kubelet() {
-    if !require_etcdctl()
-        || Command::new("kubectl")
-            .arg("version")
-            .arg("--client")
-            .output()
-            .is_err()
-    {
+    if !require_etcdctl() || !require_kubectl() {
         return;
     }
     let store = Cluster::single();

@@ -6,11 +6,10 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Child, Command};
 use std::time::Duration;
 
-use common::{free_port, require_etcdctl, wait_until, Cluster, RKUBE};
+use common::apiserver::ApiServer;
+use common::{require_etcdctl, Cluster};
 use rkube::api::coordination::Lease;
 use rkube::api::core::{ConfigMap, Namespace, Pod};
 use rkube::client::informer::{self, Change, InformerConfig};
@@ -19,38 +18,6 @@ use rkube::client::{Api, Client, ClientConfig, DeleteParams, ListParams, Patch};
 use rkube::platform::task::shutdown_pair;
 use rkube::platform::time::Clock;
 use serde_json::json;
-
-/// One `rkube apiserver` process, killed on drop.
-struct ApiServer {
-    url: String,
-    child: Child,
-}
-
-impl ApiServer {
-    fn start(store_url: &str, dir: &Path, name: &str) -> ApiServer {
-        let port = free_port();
-        let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log");
-        let child = Command::new(RKUBE)
-            .args(["apiserver", "--etcd-servers", store_url])
-            .args(["--insecure-port", &port.to_string(), "--secure-port", "0"])
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn rkube apiserver");
-        let url = format!("http://127.0.0.1:{port}");
-        wait_until(20, "the API server listens", || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        ApiServer { url, child }
-    }
-}
-
-impl Drop for ApiServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn client(servers: &[&str]) -> Client {
     let cfg = ClientConfig {
@@ -85,9 +52,9 @@ fn typed_crud_with_the_servers_errors() {
         return;
     }
     let store = Cluster::single();
-    let api = ApiServer::start(&store.member(0).client_url(), store.dir(), "apiserver");
+    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
     rkube::platform::block_on(async {
-        let c = client(&[&api.url]);
+        let c = client(&[&api.url()]);
         ensure_namespace(&c).await;
         let cms: Api<ConfigMap> = Api::namespaced(&c, "team-a");
         let created = cms.create(&config_map("one", "web")).await.expect("create");
@@ -158,10 +125,10 @@ fn informers_converge_across_api_server_failover() {
     }
     let store = Cluster::single();
     let url = store.member(0).client_url();
-    let mut first = ApiServer::start(&url, store.dir(), "apiserver-1");
-    let second = ApiServer::start(&url, store.dir(), "apiserver-2");
+    let mut first = ApiServer::start(&url, store.dir());
+    let second = ApiServer::start(&url, store.dir());
     rkube::platform::block_on(async {
-        let writer = client(&[&second.url]);
+        let writer = client(&[&second.url()]);
         ensure_namespace(&writer).await;
         let cms: Api<ConfigMap> = Api::namespaced(&writer, "team-a");
         for i in 0..5 {
@@ -170,7 +137,7 @@ fn informers_converge_across_api_server_failover() {
                 .expect("create");
         }
         // The informer talks to the first server, with the second as its fallback.
-        let reader = client(&[&first.url, &second.url]);
+        let reader = client(&[&first.url(), &second.url()]);
         let (_trigger, shutdown) = shutdown_pair();
         let cfg = InformerConfig {
             params: ListParams::labels("app=web"),
@@ -188,8 +155,7 @@ fn informers_converge_across_api_server_failover() {
 
         // The first server dies; writes continue through the second; the informer fails
         // over and ends with exactly what the store holds.
-        let _ = first.child.kill();
-        let _ = first.child.wait();
+        first.kill();
         for i in 0..5 {
             cms.create(&config_map(&format!("after-{i}"), "web"))
                 .await
@@ -221,7 +187,7 @@ fn informers_converge_across_api_server_failover() {
                     if have == want {
                         return;
                     }
-                    let _ = changes.recv().await;
+                    changes.recv().await.expect("the informer keeps running");
                 }
             })
             .await;
@@ -238,9 +204,9 @@ fn leader_election_hands_over_without_two_leaders() {
         return;
     }
     let store = Cluster::single();
-    let api = ApiServer::start(&store.member(0).client_url(), store.dir(), "apiserver");
+    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
     rkube::platform::block_on(async {
-        let c = client(&[&api.url]);
+        let c = client(&[&api.url()]);
         let clock = Clock::new();
         let fast = |id: &str| ElectionConfig {
             identity: id.to_string(),
@@ -304,9 +270,9 @@ fn informers_resync_every_object_periodically() {
         return;
     }
     let store = Cluster::single();
-    let api = ApiServer::start(&store.member(0).client_url(), store.dir(), "apiserver");
+    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
     rkube::platform::block_on(async {
-        let c = client(&[&api.url]);
+        let c = client(&[&api.url()]);
         ensure_namespace(&c).await;
         let cms: Api<ConfigMap> = Api::namespaced(&c, "team-a");
         cms.create(&config_map("steady", "web"))
@@ -319,14 +285,32 @@ fn informers_resync_every_object_periodically() {
         };
         let (_cache, mut changes) = informer::start(cms.clone(), cfg, shutdown);
         let clock = Clock::new();
-        // Nothing changes, yet the object is delivered again (old == new) within a few periods.
+        let listed = changes.recv().await.expect("informer runs");
+        assert!(
+            matches!(listed, Change::Added(_)),
+            "the list delivers the object first"
+        );
+        let listed_at = clock.now_ms();
+        // Nothing changes, yet the object is delivered again (old == new) every period —
+        // the first time a period after the list, not at once.
         let resynced = clock
             .timeout(Duration::from_secs(10), async {
                 let mut resyncs = 0;
                 while resyncs < 2 {
-                    if let Some(Change::Updated(old, new)) = changes.recv().await {
-                        assert_eq!(old.metadata.resource_version, new.metadata.resource_version);
-                        resyncs += 1;
+                    match changes.recv().await {
+                        Some(Change::Updated(old, new)) => {
+                            assert_eq!(
+                                old.metadata.resource_version,
+                                new.metadata.resource_version
+                            );
+                            if resyncs == 0 {
+                                let after = clock.now_ms() - listed_at;
+                                assert!(after >= 200, "first resync {after} ms after the list");
+                            }
+                            resyncs += 1;
+                        }
+                        Some(_) => {}
+                        None => panic!("the informer stopped"),
                     }
                 }
             })

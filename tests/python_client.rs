@@ -7,60 +7,34 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::{free_port, require_etcdctl, wait_until, Cluster, RKUBE};
-
-fn python_client_installed() -> bool {
-    Command::new("python3")
-        .args(["-c", "import kubernetes"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+use common::apiserver::{output_text, require_tool, ApiServer};
+use common::{require_etcdctl, Cluster};
 
 #[test]
 fn the_official_python_client_works() {
-    if !require_etcdctl() {
-        return;
-    }
-    if !python_client_installed() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the kubernetes Python package is missing but CI is set: run .ci/setup"
-        );
-        eprintln!("SKIPPED: pip install kubernetes");
+    let python_client = require_tool(
+        "python3",
+        &["-c", "import kubernetes"],
+        "pip install kubernetes",
+    );
+    if !require_etcdctl() || !python_client {
         return;
     }
     let store = Cluster::single();
-    let port = free_port();
-    let log_path = store.dir().join("apiserver.log");
-    let log = std::fs::File::create(&log_path).expect("log");
-    let mut api = Command::new(RKUBE)
-        .args(["apiserver", "--etcd-servers", &store.member(0).client_url()])
-        .args(["--insecure-port", &port.to_string(), "--secure-port", "0"])
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .expect("spawn rkube apiserver");
-    wait_until(20, "the API server listens", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/client_test.py");
     let out = Command::new("timeout")
         .args(["120", "python3", script])
-        .arg(format!("http://127.0.0.1:{port}"))
+        .arg(api.url())
         .arg(store.member(0).endpoint())
         .output()
         .expect("run python3");
-    let _ = api.kill();
-    let _ = api.wait();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let server_log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    // On failure the API server's drop prints its log.
     assert!(
-        out.status.success() && stdout.contains("all checks passed"),
-        "python client checks failed:\n{stdout}\n{stderr}\n--- apiserver log ---\n{server_log}"
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("all checks passed"),
+        "python client checks failed:\n{}",
+        output_text(&out)
     );
 }

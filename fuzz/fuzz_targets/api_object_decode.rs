@@ -2,7 +2,7 @@
 //! handler applies them: a body decoded as JSON (`serde_json::from_slice::<Value>`) and as
 //! YAML (`serde_yaml::from_slice`), then the create path (`objects::prepare_create`,
 //! `defaults::apply`, `defaults::admit_new_pod` for pods, `validate::check`, the stored bytes
-//! read back with `objects::from_stored`) and the replace path (`objects::keep_status`,
+//! read back with `objects::from_stored`) and the replace path (`objects::keep_subresource_fields`,
 //! `defaults::apply`, `objects::prepare_update`, `validate::update_problems`,
 //! `validate::check_update`), and typed decoding into `api::core::Pod`, `api::apps::Deployment`
 //! and `api::core::Service`.
@@ -108,7 +108,7 @@ fn replace(r: &Resource, old: &Value, mut new: Value) {
     if objects::meta_of(&new).is_err() {
         return;
     }
-    objects::keep_status(&mut new, old, r);
+    objects::keep_subresource_fields(&mut new, old, r);
     defaults::apply(r, &mut new);
     if objects::prepare_update(&mut new, old, r).is_err() {
         return;

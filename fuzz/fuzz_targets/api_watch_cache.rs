@@ -163,7 +163,9 @@ fn run(u: &mut Unstructured) -> Result<()> {
                 let old = m.objects.get(key).cloned();
                 let n: u8 = u.arbitrary()?;
                 let new = (op == 0).then(|| object(key, rev, n));
-                cache.apply(key.to_string(), new.clone(), rev);
+                cache
+                    .apply(key.to_string(), new.clone(), rev)
+                    .expect("the target applies changes in revision order");
                 m.rev = rev;
                 let ev = match (new, old) {
                     (Some(v), old) => {

@@ -1,7 +1,7 @@
 //! What every typed object shares: the [`Kind`] trait (group, version, kind, resource name and
 //! scope as constants, so a client builds URLs and `apiVersion`/`kind` from the type alone),
-//! the `kind!` macro that implements it, and the generic list and watch shapes
-//! ([`ObjectList`], [`WatchEvent`]).
+//! the `kind!` macro that implements it, and the generic list shape ([`ObjectList`]; watch
+//! events are parsed by the client, `crate::client::watch`).
 //!
 //! Conventions of the typed structs in `core`, `apps` and the other group modules:
 //! - Field names are Kubernetes' JSON names; every struct keeps the fields it does not model in
@@ -16,13 +16,12 @@
 //!   Kubernetes treats both pairs as the same object.
 
 use std::collections::BTreeMap;
-use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use super::{ObjectMeta, Status};
+use super::ObjectMeta;
 
 /// A top-level API type: the constants locate its REST resource, the accessors reach the
 /// metadata every object has.
@@ -91,18 +90,6 @@ pub fn to_json<K: Kind>(obj: &K) -> Value {
     v
 }
 
-/// Serializes a list as the API server sends it: `apiVersion` and `kind: "<Kind>List"` at the
-/// top; items as they are (upstream list items carry no `apiVersion`/`kind` of their own).
-pub fn list_to_json<K: Kind>(list: &ObjectList<K>) -> Value {
-    let mut v = serde_json::to_value(list).expect("a list serializes to JSON");
-    let map = v
-        .as_object_mut()
-        .expect("a list serializes to a JSON object");
-    map.insert("apiVersion".into(), Value::String(K::api_version()));
-    map.insert("kind".into(), Value::String(format!("{}List", K::KIND)));
-    v
-}
-
 /// `metadata` of a list (`meta/v1` ListMeta).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -143,48 +130,6 @@ impl<K> Default for ObjectList<K> {
             items: Vec::new(),
             extra: BTreeMap::new(),
         }
-    }
-}
-
-/// One line of a watch stream: `{"type": "ADDED", "object": {...}}`.
-///
-/// `object` stays JSON because not every event carries a `K`: `ERROR` events carry a
-/// [`Status`], and `BOOKMARK` events only an object with `metadata.resourceVersion` set.
-/// [`WatchEvent::decode`] and [`WatchEvent::error_status`] type it once the kind is known.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WatchEvent<K> {
-    /// `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK` or `ERROR`.
-    #[serde(rename = "type")]
-    pub type_: String,
-    pub object: Value,
-    /// Ties the event to its kind without requiring `K` to be serializable here; `fn() -> K`
-    /// keeps the event `Send + Sync` whatever `K` is.
-    #[serde(skip)]
-    pub kind: PhantomData<fn() -> K>,
-}
-
-impl<K: Kind> WatchEvent<K> {
-    pub fn new(type_: &str, object: Value) -> WatchEvent<K> {
-        WatchEvent {
-            type_: type_.to_string(),
-            object,
-            kind: PhantomData,
-        }
-    }
-
-    /// The object as a `K` (for `ADDED`, `MODIFIED`, `DELETED`; a `BOOKMARK` decodes to an
-    /// object with little more than its resource version).
-    pub fn decode(&self) -> Result<K, serde_json::Error> {
-        K::deserialize(&self.object)
-    }
-
-    /// The Status of an `ERROR` event (410 Gone tells a watcher to list again), or `None`
-    /// for any other event or an `ERROR` without a well-formed Status.
-    pub fn error_status(&self) -> Option<Status> {
-        if self.type_ != "ERROR" {
-            return None;
-        }
-        Status::deserialize(&self.object).ok()
     }
 }
 
@@ -270,40 +215,8 @@ mod tests {
         assert_eq!(list.items[0].size, "S");
         assert_eq!(serde_json::to_value(&list).unwrap(), raw);
 
-        let empty = ObjectList::<Widget>::default();
-        assert_eq!(
-            list_to_json(&empty),
-            json!({"apiVersion": "example.com/v1beta1", "kind": "WidgetList",
-                   "metadata": {}, "items": []})
-        );
         let null_items: ObjectList<Widget> =
             serde_json::from_value(json!({"metadata": {}, "items": null})).unwrap();
         assert!(null_items.items.is_empty());
-    }
-
-    #[test]
-    fn watch_events_decode_objects_and_error_statuses() {
-        let added: WatchEvent<Widget> = serde_json::from_value(json!({
-            "type": "ADDED", "object": {"kind": "Widget", "metadata": {"name": "a"}, "size": "M"}
-        }))
-        .unwrap();
-        assert_eq!(added.decode().unwrap().size, "M");
-        assert_eq!(added.error_status(), None);
-
-        let gone = json!({
-            "type": "ERROR",
-            "object": {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                       "status": "Failure", "message": "too old resource version: 1 (5)",
-                       "reason": "Expired", "code": 410}
-        });
-        let event: WatchEvent<Widget> = serde_json::from_value(gone.clone()).unwrap();
-        assert_eq!(event.error_status().unwrap().code, 410);
-        assert_eq!(serde_json::to_value(&event).unwrap(), gone);
-
-        let bookmark = WatchEvent::<Widget>::new(
-            "BOOKMARK",
-            json!({"kind": "Widget", "metadata": {"resourceVersion": "77"}}),
-        );
-        assert_eq!(bookmark.decode().unwrap().metadata.resource_version, "77");
     }
 }

@@ -31,7 +31,7 @@ pub use apps::{DaemonSet, Deployment, ReplicaSet};
 pub use authorization::SelfSubjectAccessReview;
 pub use coordination::Lease;
 pub use discovery::EndpointSlice;
-pub use kind::{list_to_json, to_json, Kind, ListMeta, ObjectList, WatchEvent};
+pub use kind::{to_json, Kind, ListMeta, ObjectList};
 pub use meta::ObjectMeta;
 pub use rbac::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 pub use selector::{LabelSelector, LabelSelectorRequirement};

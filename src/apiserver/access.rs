@@ -14,7 +14,7 @@ use super::cache::CACHE_FRESHNESS_WAIT_MS;
 use super::handler::Api;
 use super::rbac::{self, Attributes, Policy};
 use super::resources::{self, Resource};
-use super::route::{self, Route, Sub};
+use super::route::{self, Route};
 use crate::api::authorization::{SelfSubjectAccessReview, SubjectAccessReviewStatus};
 use crate::api::rbac::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use crate::api::{fail, Status};
@@ -27,6 +27,9 @@ pub enum AuthorizationMode {
     AlwaysAllow,
 }
 
+/// The content versions of the four RBAC caches a policy was built from.
+type PolicyVersion = [(u64, u64); 4];
+
 /// Credentials the secure port accepts.
 pub struct Authenticator {
     /// Static tokens (`--token-auth-file`).
@@ -34,7 +37,7 @@ pub struct Authenticator {
     pub signer: TokenSigner,
     pub mode: AuthorizationMode,
     /// The last policy built and the cache revisions it was built from.
-    policy: Mutex<Option<([i64; 4], Arc<Policy>)>>,
+    policy: Mutex<Option<(PolicyVersion, Arc<Policy>)>>,
 }
 
 impl Authenticator {
@@ -77,17 +80,24 @@ fn verb_of(method: &str, watch: bool, collection: bool) -> &'static str {
 
 /// The RBAC attributes of a request.
 pub fn attributes(route: &Route, method: &str, watch: bool, path: &str) -> Attributes {
-    let resource =
-        |r: &Resource, ns: &Option<String>, name: &str, sub: &str, verb: &str| Attributes {
+    let resource = |r: &Resource, ns: &Option<String>, name: &str, sub: &str, verb: &str| {
+        // As upstream, a request about one namespace is scoped to that namespace, so a
+        // RoleBinding there can grant `get namespaces/<it>`.
+        let namespace = match (r.group, r.plural) {
+            ("", "namespaces") => name.to_string(),
+            _ => ns.clone().unwrap_or_default(),
+        };
+        Attributes {
             verb: verb.into(),
             resource_request: true,
             api_group: r.group.into(),
             resource: r.plural.into(),
             subresource: sub.into(),
-            namespace: ns.clone().unwrap_or_default(),
+            namespace,
             name: name.into(),
             path: path.into(),
-        };
+        }
+    };
     match route {
         Route::Collection {
             resource: r,
@@ -97,10 +107,7 @@ pub fn attributes(route: &Route, method: &str, watch: bool, path: &str) -> Attri
             resource: r,
             namespace,
             name,
-        } => {
-            // A namespace is its own scope for RBAC purposes.
-            resource(r, namespace, name, "", verb_of(method, watch, false))
-        }
+        } => resource(r, namespace, name, "", verb_of(method, watch, false)),
         Route::Subresource {
             resource: r,
             namespace,
@@ -131,7 +138,7 @@ pub fn attributes(route: &Route, method: &str, watch: bool, path: &str) -> Attri
 
 fn typed<T: serde::de::DeserializeOwned>(objs: &[Arc<Value>]) -> Vec<T> {
     objs.iter()
-        .filter_map(|o| serde_json::from_value((**o).clone()).ok())
+        .filter_map(|o| T::deserialize(&**o).ok())
         .collect()
 }
 
@@ -175,7 +182,12 @@ impl Api {
     }
 
     /// An object of a core resource from the watch cache (waiting for it to fill).
-    async fn cached_object(&self, plural: &str, ns: &str, name: &str) -> Option<Arc<Value>> {
+    pub(super) async fn cached_object(
+        &self,
+        plural: &str,
+        ns: &str,
+        name: &str,
+    ) -> Option<Arc<Value>> {
         let r = resources::find("", "v1", plural).expect("a served core resource");
         let cache = self.caches.of(r);
         let wait = Duration::from_millis(CACHE_FRESHNESS_WAIT_MS);
@@ -209,7 +221,9 @@ impl Api {
                 return fail(Status::failure(503, "ServiceUnavailable", m));
             }
         }
-        let revs = [0, 1, 2, 3].map(|i| caches[i].with(|s| s.rev()));
+        // Keyed on content, not on revision: progress notifications move the revision on
+        // every write anywhere in the cluster.
+        let revs = [0, 1, 2, 3].map(|i| caches[i].with(|s| s.content_version()));
         let mut held = authn.policy.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((at, p)) = held.as_ref() {
             if *at == revs {
@@ -413,17 +427,6 @@ impl Api {
     }
 }
 
-/// Whether a route is a subresource the access layer answers itself.
-pub fn is_token_request(route: &Route) -> bool {
-    matches!(
-        route,
-        Route::Subresource {
-            sub: Sub::Token,
-            ..
-        }
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,6 +471,16 @@ mod tests {
         let a = attributes(&route::parse("/version"), "GET", false, "/version");
         assert!(!a.resource_request);
         assert_eq!((a.verb.as_str(), a.path.as_str()), ("get", "/version"));
+        let a = attributes(
+            &route::parse("/api/v1/namespaces/team-a"),
+            "GET",
+            false,
+            "/x",
+        );
+        assert_eq!(
+            (a.resource.as_str(), a.namespace.as_str()),
+            ("namespaces", "team-a")
+        );
         let a = attributes(&route::parse("/api/v1/nodes/n1"), "DELETE", false, "/x");
         assert_eq!((a.verb.as_str(), a.namespace.as_str()), ("delete", ""));
     }

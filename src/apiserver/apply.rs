@@ -621,6 +621,15 @@ pub struct Applier<'a> {
     pub force: bool,
 }
 
+/// The non-empty entries in a fixed order, for comparing two lists of entries.
+fn sorted_entries(list: &[Entry]) -> Vec<&Entry> {
+    let mut l: Vec<&Entry> = list.iter().filter(|e| !e.fields.is_empty()).collect();
+    l.sort_by(|x, y| {
+        (&x.operation, &x.manager, &x.subresource).cmp(&(&y.operation, &y.manager, &y.subresource))
+    });
+    l
+}
+
 fn without_managed_fields(v: &Value) -> Value {
     let mut out = v.clone();
     if let Some(m) = out.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -702,31 +711,9 @@ pub fn apply(live: Option<&Value>, config: &Value, a: &Applier) -> Result<Value,
         subresource: String::new(),
         fields: applied,
     });
-    let mut unchanged_entries = entries.clone();
-    unchanged_entries.retain(|e| !e.fields.is_empty());
-    let same_entries = {
-        let mut x = unchanged_entries;
-        let mut y: Vec<Entry> = before
-            .iter()
-            .filter(|e| !e.fields.is_empty())
-            .cloned()
-            .collect();
-        let key = |e: &Entry| {
-            (
-                e.operation.clone(),
-                e.manager.clone(),
-                e.subresource.clone(),
-            )
-        };
-        x.sort_by_key(key);
-        y.sort_by_key(key);
-        x == y
-    };
-    if live.is_some()
-        && old_time.is_some()
-        && same_entries
-        && without_managed_fields(&out) == without_managed_fields(live_v)
-    {
+    // Nothing to write when the values and every manager's fields stay as they were
+    // (`out` keeps live's managedFields and resourceVersion: the config carries neither).
+    if old_time.is_some() && sorted_entries(&entries) == sorted_entries(&before) && out == *live_v {
         return Ok(live_v.clone());
     }
     if let Some(e) = entries.iter_mut().find(|e| mine(e)) {

@@ -274,13 +274,18 @@ pub fn bootstrap_user(
     }
     let mut groups = vec![BOOTSTRAPPERS.to_string()];
     if let Some(extra) = field("auth-extra-groups") {
-        groups.extend(
-            extra
-                .split(',')
-                .map(str::trim)
-                .filter(|g| !g.is_empty())
-                .map(String::from),
-        );
+        let extra: Vec<&str> = extra
+            .split(',')
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+            .collect();
+        // Upstream's rule: extra groups must be bootstrapper groups, or whoever can write a
+        // Secret in kube-system could mint a token in system:masters.
+        let prefix = format!("{BOOTSTRAPPERS}:");
+        if !extra.iter().all(|g| g.starts_with(&prefix)) {
+            return None;
+        }
+        groups.extend(extra.into_iter().map(String::from));
     }
     Some(UserInfo::authenticated(
         &format!("system:bootstrap:{id}"),
@@ -366,6 +371,9 @@ mod tests {
         assert_eq!(u.name, "system:bootstrap:abcdef");
         assert!(u.in_group(BOOTSTRAPPERS) && u.in_group("system:bootstrappers:worker"));
         assert!(bootstrap_user(&secret, "abcdef", "0123456789abcdeX", 0).is_none());
+        let mut escalating = secret.clone();
+        escalating["data"]["auth-extra-groups"] = json!(enc("system:masters"));
+        assert!(bootstrap_user(&escalating, "abcdef", "0123456789abcdef", 0).is_none());
         let late = crate::api::time::parse_rfc3339("2030-01-01T00:00:00Z").unwrap();
         assert!(bootstrap_user(&secret, "abcdef", "0123456789abcdef", late).is_none());
     }

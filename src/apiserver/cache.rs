@@ -153,6 +153,12 @@ impl CacheState {
         self.epoch
     }
 
+    /// Changes whenever the objects do (not on progress alone): for callers that derive
+    /// something from the objects and want to redo it only when they changed.
+    pub fn content_version(&self) -> (u64, u64) {
+        (self.epoch, self.next_seq)
+    }
+
     /// Replaces everything with a fresh list read at `rev`.
     pub fn reset(&mut self, objects: BTreeMap<String, Arc<Value>>, rev: i64) {
         self.epoch += 1;
@@ -165,14 +171,16 @@ impl CacheState {
     }
 
     /// Records a change at `rev`: `new` is the object written, `None` for a delete.
-    pub fn apply(&mut self, key: String, new: Option<Value>, rev: i64) {
+    /// A change out of revision order is refused (the store misbehaved: the caller re-lists)
+    /// rather than corrupting the history.
+    pub fn apply(&mut self, key: String, new: Option<Value>, rev: i64) -> Result<(), String> {
         assert!(self.ready, "changes arrive only after a list");
-        assert!(rev > self.list_rev, "change at {rev} predates the list");
-        assert!(
-            rev >= self.rev,
-            "change at {rev} after progress to {}",
-            self.rev
-        );
+        if rev <= self.list_rev || rev < self.rev {
+            return Err(format!(
+                "change at revision {rev} after the list at {} and progress to {}",
+                self.list_rev, self.rev
+            ));
+        }
         let old = self.objects.get(&key).cloned();
         let (object, deleted) = match new {
             Some(v) => {
@@ -185,7 +193,7 @@ impl CacheState {
                     // A delete of something this cache never held (written before the list
                     // and gone by now cannot happen; be lenient for foreign keys).
                     self.rev = rev;
-                    return;
+                    return Ok(());
                 };
                 let mut gone = (*prev).clone();
                 gone["metadata"]["resourceVersion"] = Value::String(rev.to_string());
@@ -208,6 +216,7 @@ impl CacheState {
             // Events at the dropped revision may be gone: a watch must start at or after it.
             self.oldest_rv = self.oldest_rv.max(dropped.rev);
         }
+        Ok(())
     }
 
     /// The store reported that nothing under this resource changed up to `rev`.
@@ -348,8 +357,12 @@ impl WatchCache {
                 .await?;
             rev = page.revision;
             for (key, s) in &page.items {
-                if let Ok(obj) = objects::from_stored(&s.value, s.mod_revision) {
-                    objects.insert(String::from_utf8_lossy(key).into_owned(), Arc::new(obj));
+                let key = String::from_utf8_lossy(key).into_owned();
+                match objects::from_stored(&s.value, s.mod_revision) {
+                    Ok(obj) => {
+                        objects.insert(key, Arc::new(obj));
+                    }
+                    Err(e) => tracing::warn!(key, error = %e, "undecodable object in the store"),
                 }
             }
             match (page.more, page.items.last()) {
@@ -399,14 +412,17 @@ impl WatchCache {
             if msg.canceled {
                 return StorageError::Compacted;
             }
-            self.absorb(&msg);
+            if let Err(e) = self.absorb(&msg) {
+                return StorageError::Unavailable(e);
+            }
         }
     }
 
-    /// Folds one store watch response into the state and wakes the watchers.
-    fn absorb(&self, msg: &pb::WatchResponse) {
+    /// Folds one store watch response into the state and wakes the watchers; an error means
+    /// the history can no longer be trusted (re-list).
+    fn absorb(&self, msg: &pb::WatchResponse) -> Result<(), String> {
         if msg.created {
-            return;
+            return Ok(());
         }
         let mut state = lock(&self.state);
         for ev in &msg.events {
@@ -423,7 +439,12 @@ impl WatchCache {
                     }
                 }
             };
-            state.apply(key, new, kv.mod_revision);
+            let applied = state.apply(key, new, kv.mod_revision);
+            if applied.is_err() {
+                drop(state);
+                self.changed.notify_waiters();
+                return applied;
+            }
         }
         if msg.events.is_empty() {
             let rev = msg.header.as_ref().map(|h| h.revision).unwrap_or(0);
@@ -431,6 +452,7 @@ impl WatchCache {
         }
         drop(state);
         self.changed.notify_waiters();
+        Ok(())
     }
 }
 
@@ -499,9 +521,9 @@ mod tests {
     #[test]
     fn a_watch_starts_after_the_revision_it_has_seen() {
         let mut s = filled(8);
-        s.apply(key("p1"), Some(pod("p1", "web", 11)), 11);
-        s.apply(key("p1"), Some(pod("p1", "db", 12)), 12);
-        s.apply(key("p0"), None, 13);
+        s.apply(key("p1"), Some(pod("p1", "web", 11)), 11).unwrap();
+        s.apply(key("p1"), Some(pod("p1", "db", 12)), 12).unwrap();
+        s.apply(key("p0"), None, 13).unwrap();
         assert_eq!(s.start(9), Start::TooOld(10));
         assert_eq!(s.start(10), Start::At(0));
         assert_eq!(s.start(12), Start::At(2));
@@ -527,11 +549,29 @@ mod tests {
     }
 
     #[test]
+    fn changes_out_of_revision_order_are_refused() {
+        let mut s = filled(4);
+        assert!(
+            s.apply(key("p1"), None, 10).is_err(),
+            "at the list revision"
+        );
+        s.apply(key("p1"), Some(pod("p1", "web", 12)), 12).unwrap();
+        s.progress(15);
+        assert!(s.apply(key("p1"), None, 14).is_err(), "behind progress");
+        assert_eq!(
+            s.read(s.epoch(), 0, 10).unwrap().len(),
+            1,
+            "the history is intact"
+        );
+    }
+
+    #[test]
     fn slow_watchers_fall_behind_and_relists_restart_everyone() {
         let mut s = filled(2);
         let epoch = s.epoch();
         for rev in 11..=14 {
-            s.apply(key("p1"), Some(pod("p1", "web", rev)), rev);
+            s.apply(key("p1"), Some(pod("p1", "web", rev)), rev)
+                .unwrap();
         }
         assert_eq!(s.read(epoch, 1, 10).unwrap_err(), Behind::FellBehind);
         assert_eq!(s.read(epoch, 2, 10).unwrap().len(), 2);
@@ -551,8 +591,10 @@ mod tests {
     #[test]
     fn snapshots_are_limited_to_the_prefix() {
         let mut s = filled(4);
-        s.apply("/registry/pods/b/x".into(), Some(pod("x", "web", 11)), 11);
-        s.apply("/registry/pods/ab/y".into(), Some(pod("y", "web", 12)), 12);
+        s.apply("/registry/pods/b/x".into(), Some(pod("x", "web", 11)), 11)
+            .unwrap();
+        s.apply("/registry/pods/ab/y".into(), Some(pod("y", "web", 12)), 12)
+            .unwrap();
         let (objs, rev, _) = s.snapshot("/registry/pods/a/");
         assert_eq!((objs.len(), rev), (1, 12));
         assert_eq!(s.snapshot("/registry/pods/").0.len(), 3);
@@ -572,7 +614,7 @@ mod tests {
             for (i, (n, put)) in ops.iter().enumerate() {
                 let rev = 2 + i as i64;
                 let k = key(&format!("p{n}"));
-                s.apply(k, put.then(|| pod(&format!("p{n}"), "web", rev)), rev);
+                s.apply(k, put.then(|| pod(&format!("p{n}"), "web", rev)), rev).unwrap();
                 let now: BTreeMap<String, Value> =
                     s.objects.iter().map(|(k, v)| (k.clone(), (**v).clone())).collect();
                 states.push((rev, now));

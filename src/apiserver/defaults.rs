@@ -79,14 +79,6 @@ pub fn apply(r: &Resource, obj: &mut Value) {
                 or_default(map, "type", json!("Opaque"));
             }
         }
-        ("", "namespaces") => {
-            if let Some(map) = obj.as_object_mut() {
-                or_default(map, "spec", json!({}));
-            }
-            if let Some(spec) = object_at(obj, &["spec"]) {
-                or_default(spec, "finalizers", json!(["kubernetes"]));
-            }
-        }
         ("", "endpoints") => {
             if let Some(map) = obj.as_object_mut() {
                 for subset in each_in(map, "subsets") {
@@ -263,6 +255,24 @@ fn pod_spec(spec: &mut Map<String, Value>) {
                 or_default(s, "defaultMode", json!(DEFAULT_VOLUME_FILE_MODE));
             }
         }
+    }
+}
+
+/// What a new object of `r` gets on create only: pod admission ([`admit_new_pod`]) and a
+/// namespace's `kubernetes` finalizer (later writes keep `spec.finalizers` as it is; only
+/// the `finalize` subresource changes it).
+pub fn admit_new(r: &Resource, obj: &mut Value) {
+    match (r.group, r.plural) {
+        ("", "pods") => admit_new_pod(obj),
+        ("", "namespaces") => {
+            if let Some(map) = obj.as_object_mut() {
+                or_default(map, "spec", json!({}));
+            }
+            if let Some(spec) = object_at(obj, &["spec"]) {
+                or_default(spec, "finalizers", json!(["kubernetes"]));
+            }
+        }
+        _ => {}
     }
 }
 
@@ -458,6 +468,8 @@ mod tests {
         );
         let mut ns = json!({"metadata": {"name": "n"}});
         apply(res("", "namespaces"), &mut ns);
+        assert_eq!(ns.get("spec"), None, "only on create");
+        admit_new(res("", "namespaces"), &mut ns);
         assert_eq!(ns["spec"]["finalizers"], json!(["kubernetes"]));
         let mut secret = json!({});
         apply(res("", "secrets"), &mut secret);

@@ -336,6 +336,9 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest, port: Port) -> HttpResponse
             namespace,
         } = &route
         {
+            if resource.is_review() {
+                return respond_status(&method_not_allowed("WATCH"));
+            }
             return match watch_spec(resource, namespace.as_deref(), &query) {
                 Ok(spec) => start_watch(&api, spec),
                 Err(s) => respond_status(&s),
@@ -543,11 +546,11 @@ fn start_watch(api: &Api, spec: WatchSpec) -> HttpResponse {
         .expect("valid response")
 }
 
-/// The request body as JSON (`None` when empty), read from JSON, YAML or Kubernetes protobuf
-/// ([`super::protobuf`]); oversized bodies are refused.
 /// A request body and the keys it gave twice (looked for only when asked).
 type Body = (Option<Value>, Vec<String>);
 
+/// The request body as JSON (`None` when empty), read from JSON, YAML or Kubernetes protobuf
+/// ([`super::protobuf`]); oversized bodies are refused.
 async fn read_body(
     req: HttpRequest,
     content_type: &str,
@@ -877,7 +880,7 @@ impl Api {
                 "kind": format!("{}List", r.kind),
                 "apiVersion": r.api_version(),
                 "metadata": meta,
-                "items": objs,
+                "items": Value::Array(objs),
             }),
         ))
     }
@@ -954,8 +957,15 @@ impl Api {
         let (true, Some(ns)) = (r.namespaced, ns) else {
             return Ok(());
         };
-        let namespaces = super::resources::find("", "v1", "namespaces").expect("served");
-        let (namespace, _) = self.read(namespaces, None, ns).await?;
+        // From the watch cache (no store round trip per create); a namespace created an
+        // instant ago may not be there yet, so a miss asks the store.
+        let namespace = match self.cached_object("namespaces", "", ns).await {
+            Some(n) => n,
+            None => {
+                let namespaces = super::resources::find("", "v1", "namespaces").expect("served");
+                Arc::new(self.read(namespaces, None, ns).await?.0)
+            }
+        };
         if objects::is_being_deleted(&namespace) {
             return fail(admission::namespace_terminating(r, ns, name));
         }
@@ -981,9 +991,7 @@ impl Api {
         let meta = objects::prepare_create(&mut obj, r, ns, &inputs)?;
         self.require_namespace(r, ns, &meta.name).await?;
         defaults::apply(r, &mut obj);
-        if r.plural == "pods" && r.group.is_empty() {
-            defaults::admit_new_pod(&mut obj);
-        }
+        defaults::admit_new(r, &mut obj);
         self.record_write(r, None, &mut obj, owner);
         validate::check(r, &obj)?;
         let key = route::object_key(r, ns, &meta.name);
@@ -1075,7 +1083,7 @@ impl Api {
         let new = self
             .modify(r, ns, name, want, |old| {
                 let mut o = obj.clone();
-                objects::keep_status(&mut o, old, r);
+                objects::keep_subresource_fields(&mut o, old, r);
                 Ok(o)
             })
             .await?;
@@ -1094,7 +1102,7 @@ impl Api {
         let new = self
             .modify(r, ns, name, want, |old| {
                 let mut o = apply_patch(r, name, kind, old, &p)?;
-                objects::keep_status(&mut o, old, r);
+                objects::keep_subresource_fields(&mut o, old, r);
                 Ok(o)
             })
             .await?;
@@ -1159,7 +1167,7 @@ impl Api {
             let updated = self
                 .modify(r, ns, name, want, |old| {
                     let mut o = apply::apply(Some(old), &config, &applier).map_err(refused)?;
-                    objects::keep_status(&mut o, old, r);
+                    objects::keep_subresource_fields(&mut o, old, r);
                     Ok(o)
                 })
                 .await;

@@ -17,6 +17,8 @@ use crate::platform::net::{self, HttpResponse, IpAddr, SocketAddr};
 
 /// The kubelet's port when a Node does not publish one (upstream's default).
 pub const DEFAULT_KUBELET_PORT: u16 = 10250;
+/// Most bytes of a kubelet's error answer passed on.
+pub const MAX_KUBELET_ERROR_BYTES: usize = 64 * 1024;
 /// Chunks of log buffered towards a slow client before the copy waits.
 pub const LOG_CHUNK_QUEUE: usize = 64;
 
@@ -129,23 +131,31 @@ impl Api {
             .body(Full::new(Bytes::new()))
             .expect("a valid request");
         let host = addr.ip().to_string();
-        let resp = crate::platform::tls::https_stream(addr, &host, tls, req)
-            .await
-            .map_err(|e| unavailable(format!("cannot reach the kubelet on {node_name}: {e}")))?;
+        // Bounded until the kubelet's answer starts; the log itself may stream for long.
+        let limit = std::time::Duration::from_millis(super::handler::REQUEST_TIMEOUT_MS);
+        let sent = crate::platform::tls::https_stream(addr, &host, tls, req);
+        let resp = match self.platform.clock.timeout(limit, sent).await {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) => {
+                let m = format!("cannot reach the kubelet on {node_name}: {e}");
+                return Err(unavailable(m));
+            }
+            Err(_) => {
+                let m = format!("the kubelet on {node_name} did not answer within {limit:?}");
+                return Err(unavailable(m));
+            }
+        };
         let code = resp.status().as_u16();
         if !(200..300).contains(&code) {
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
+            let limited = http_body_util::Limited::new(resp.into_body(), MAX_KUBELET_ERROR_BYTES);
+            let read = self.platform.clock.timeout(limit, limited.collect()).await;
+            let body = match read {
+                Ok(Ok(b)) => b.to_bytes(),
+                _ => Bytes::new(),
+            };
             let text = String::from_utf8_lossy(&body).trim().to_string();
-            return fail(Status::failure(
-                code,
-                "InternalError",
-                format!("the kubelet answered {code}: {text}"),
-            ));
+            let m = format!("the kubelet answered {code}: {text}");
+            return fail(Status::failure(code, "InternalError", m));
         }
         Ok(stream_through(resp.into_body()))
     }

@@ -115,8 +115,6 @@ fn sans(s: &SecureServing) -> Vec<String> {
     out
 }
 
-/// The authenticator and TLS configuration of the secure port (creating the data dir's
-/// credentials on first start).
 /// What the secure port needs, made from the data dir.
 struct Secure {
     authn: access::Authenticator,
@@ -124,6 +122,7 @@ struct Secure {
     kubelet_tls: logs::KubeletTls,
 }
 
+/// Makes the secure port's parts, creating the data dir's credentials on first start.
 fn secure_setup(s: &SecureServing, platform: &Platform) -> Result<Secure, ApiServerError> {
     let host = if s.listen.ip().is_unspecified() {
         "127.0.0.1".to_string()

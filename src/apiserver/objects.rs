@@ -171,19 +171,31 @@ pub fn prepare_update(
     Ok(meta)
 }
 
-/// On the main endpoint of a resource with a status subresource, status changes are ignored.
-pub fn keep_status(new: &mut Value, old: &Value, r: &Resource) {
-    if !r.has_status() {
-        return;
-    }
+/// On the main endpoint, what subresources own is kept as it was: `status` (the status
+/// subresource) and a namespace's `spec.finalizers` (the `finalize` subresource, which the
+/// namespace controller alone may use).
+pub fn keep_subresource_fields(new: &mut Value, old: &Value, r: &Resource) {
     // A patch may have produced a non-object; the caller refuses it, nothing to keep here.
     let Some(map) = new.as_object_mut() else {
         return;
     };
-    match old.get("status") {
-        Some(s) => map.insert("status".into(), s.clone()),
-        None => map.remove("status"),
-    };
+    if r.has_status() {
+        match old.get("status") {
+            Some(s) => map.insert("status".into(), s.clone()),
+            None => map.remove("status"),
+        };
+    }
+    if r.group.is_empty() && r.plural == "namespaces" {
+        let spec = map
+            .entry("spec")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(spec) = spec.as_object_mut() {
+            match old["spec"].get("finalizers") {
+                Some(f) => spec.insert("finalizers".into(), f.clone()),
+                None => spec.remove("finalizers"),
+            };
+        }
+    }
 }
 
 /// `old` with `status` replaced (what `PUT .../status` stores); everything else is kept.
@@ -460,8 +472,14 @@ mod tests {
             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}},
             "status": {"replicas": 1}});
         let mut new = json!({"metadata": {"name": "web"}, "spec": {"replicas": 3}, "status": {"replicas": 9}});
-        keep_status(&mut new, &old, d);
+        keep_subresource_fields(&mut new, &old, d);
         assert_eq!(new["status"]["replicas"], 1);
+        // A namespace's finalizers belong to the finalize subresource.
+        let ns = resources::find("", "v1", "namespaces").unwrap();
+        let terminating = json!({"spec": {"finalizers": ["kubernetes"]}});
+        let mut cleared = json!({"spec": {}, "metadata": {"labels": {"a": "b"}}});
+        keep_subresource_fields(&mut cleared, &terminating, ns);
+        assert_eq!(cleared["spec"]["finalizers"], json!(["kubernetes"]));
         let s = with_status(&old, Some(&json!({"replicas": 2})));
         assert_eq!(
             (

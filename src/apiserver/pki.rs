@@ -6,13 +6,14 @@
 //! Layout (paths relative to the data dir):
 //! `pki/ca.crt`, `pki/ca.key`, `pki/apiserver.crt`, `pki/apiserver.key`, `pki/sa.key`,
 //! `pki/<component>.crt|.key`, `admin.kubeconfig`, `<component>.kubeconfig`.
-//! Each file is written to a temporary name, fsynced, then renamed into place.
+//! Each file is written to a temporary name, fsynced, then renamed into place; keys and
+//! kubeconfigs are readable by their owner only.
 
 use std::io;
 
 use base64::Engine;
 
-use crate::platform::disk::Disk;
+use crate::platform::disk::{replace_file, Disk};
 use crate::platform::tls::{self, CertAndKey, Usage};
 
 /// Client identities written at first start: file stem, user (CN), groups (O).
@@ -45,15 +46,6 @@ fn text(disk: &dyn Disk, path: &str) -> io::Result<Option<String>> {
     }
 }
 
-/// Writes a file atomically and durably.
-pub fn write_file(disk: &dyn Disk, path: &str, contents: &str) -> io::Result<()> {
-    let tmp = format!("{path}.tmp");
-    disk.create(&tmp)?;
-    disk.append(&tmp, contents.as_bytes())?;
-    disk.fsync(&tmp)?;
-    disk.rename(&tmp, path)
-}
-
 fn load_pair(disk: &dyn Disk, stem: &str) -> io::Result<Option<CertAndKey>> {
     let cert = text(disk, &format!("pki/{stem}.crt"))?;
     let key = text(disk, &format!("pki/{stem}.key"))?;
@@ -64,8 +56,18 @@ fn load_pair(disk: &dyn Disk, stem: &str) -> io::Result<Option<CertAndKey>> {
 
 fn store_pair(disk: &dyn Disk, stem: &str, pair: &CertAndKey) -> io::Result<()> {
     // The key first: a crash in between leaves no certificate without its key.
-    write_file(disk, &format!("pki/{stem}.key"), &pair.key_pem)?;
-    write_file(disk, &format!("pki/{stem}.crt"), &pair.cert_pem)
+    replace_file(
+        disk,
+        &format!("pki/{stem}.key"),
+        pair.key_pem.as_bytes(),
+        true,
+    )?;
+    replace_file(
+        disk,
+        &format!("pki/{stem}.crt"),
+        pair.cert_pem.as_bytes(),
+        false,
+    )
 }
 
 fn other(e: String) -> io::Error {
@@ -139,7 +141,7 @@ pub fn ensure(disk: &dyn Disk, sans: &[String], server_url: &str) -> io::Result<
         Some(k) => k.trim().to_string(),
         None => {
             let k = tls::random_hex(SA_KEY_BYTES);
-            write_file(disk, "pki/sa.key", &k)?;
+            replace_file(disk, "pki/sa.key", k.as_bytes(), true)?;
             k
         }
     };
@@ -156,11 +158,9 @@ pub fn ensure(disk: &dyn Disk, sans: &[String], server_url: &str) -> io::Result<
                 id
             }
         };
-        write_file(
-            disk,
-            &path,
-            &kubeconfig(server_url, &ca.cert_pem, user, &id),
-        )?;
+        // A kubeconfig carries its user's private key.
+        let text = kubeconfig(server_url, &ca.cert_pem, user, &id);
+        replace_file(disk, &path, text.as_bytes(), true)?;
     }
     Ok(ServerPki {
         ca,

@@ -61,18 +61,20 @@ fn has(list: &[String], want: &str) -> bool {
     list.iter().any(|x| x == "*" || x == want)
 }
 
+/// Upstream's matching: `*`, the resource (`pods`), the resource with its subresource
+/// (`pods/log`), or any resource's subresource (`*/scale`). `pods/*` is not a wildcard.
 fn resource_matches(rule: &PolicyRule, a: &Attributes) -> bool {
-    let combined = if a.subresource.is_empty() {
-        a.resource.clone()
-    } else {
-        format!("{}/{}", a.resource, a.subresource)
-    };
     rule.resources.iter().any(|r| {
-        r == "*"
-            || *r == combined
-            || (a.subresource.is_empty() && *r == a.resource)
-            || (!a.subresource.is_empty()
-                && (*r == format!("*/{}", a.subresource) || *r == format!("{}/*", a.resource)))
+        if r == "*" {
+            return true;
+        }
+        if a.subresource.is_empty() {
+            return *r == a.resource;
+        }
+        match r.split_once('/') {
+            Some((res, sub)) => sub == a.subresource && (res == a.resource || res == "*"),
+            None => false,
+        }
     })
 }
 
@@ -588,6 +590,18 @@ mod tests {
         assert!(
             authorize(&robot, &one, &p).is_none(),
             "resourceNames limit the rule"
+        );
+        let mut evict = res("create", "", "pods", "x");
+        evict.subresource = "eviction".into();
+        let star_sub = rule(&["create"], &[""], &["*/eviction"]);
+        assert!(rule_allows(&star_sub, &evict));
+        assert!(
+            !rule_allows(&rule(&["create"], &[""], &["pods/*"]), &evict),
+            "not upstream's"
+        );
+        assert!(
+            !rule_allows(&rule(&["create"], &[""], &["pods"]), &evict),
+            "pods is not pods/eviction"
         );
         let msg = denial_message(&alice, &res("list", "", "pods", "team-b"));
         assert_eq!(msg, "pods is forbidden: User \"alice\" cannot list resource \"pods\" in API group \"\" in the namespace \"team-b\"");

@@ -126,6 +126,18 @@ fn resource_list(group: &str, version: &str) -> Route {
 }
 
 fn resource_path(group: &str, version: &str, rest: &[&str]) -> Route {
+    match resource_route(group, version, rest) {
+        // A review is answered, never stored: only its collection (POST) exists.
+        Route::Object { resource, .. } | Route::Subresource { resource, .. }
+            if resource.is_review() =>
+        {
+            Route::NotFound
+        }
+        other => other,
+    }
+}
+
+fn resource_route(group: &str, version: &str, rest: &[&str]) -> Route {
     let find = |plural: &str| resources::find(group, version, plural);
     match rest {
         ["namespaces", ns, "bindings"] if group.is_empty() => Route::Bindings {
@@ -200,6 +212,13 @@ mod tests {
     #[test]
     fn paths_name_collections_and_objects() {
         assert_eq!(parse("/version/"), Route::Version);
+        let review = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+        assert!(matches!(parse(review), Route::Collection { .. }));
+        assert_eq!(
+            parse(&format!("{review}/x")),
+            Route::NotFound,
+            "reviews are not stored"
+        );
         for sub in [("status", Sub::Status), ("finalize", Sub::Finalize)] {
             assert_eq!(
                 parse(&format!("/api/v1/namespaces/gone/{}", sub.0)),

@@ -142,17 +142,8 @@ impl Storage {
         })
     }
 
-    /// Every object under `prefix`, in key order, and the store revision they were read at.
-    pub async fn list(&self, prefix: &[u8]) -> Result<(Vec<Stored>, i64), StorageError> {
-        let page = self.list_page(prefix, &prefix_end(prefix), 0, 0).await?;
-        if page.more {
-            return Err(StorageError::TooLarge);
-        }
-        let items = page.items.into_iter().map(|(_, s)| s).collect();
-        Ok((items, page.revision))
-    }
-
-    /// Watches every key under `prefix` from `start_rev`, with previous values.
+    /// Watches every key under `prefix` from `start_rev` (without previous values: the watch
+    /// cache keeps the objects itself).
     pub async fn watch(&self, prefix: &[u8], start_rev: i64) -> Result<StoreWatch, StorageError> {
         let (requests, rx) = tokio::sync::mpsc::channel(WATCH_REQUEST_QUEUE);
         let create = pb::WatchRequest {
@@ -161,7 +152,7 @@ impl Storage {
                     key: prefix.to_vec(),
                     range_end: prefix_end(prefix),
                     start_revision: start_rev,
-                    prev_kv: true,
+                    prev_kv: false,
                     ..Default::default()
                 },
             )),

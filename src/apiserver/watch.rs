@@ -27,7 +27,7 @@ pub const WATCH_EVENT_QUEUE: usize = 256;
 pub const DEFAULT_WATCH_TIMEOUT_SECS: u64 = 1800;
 /// Longest `timeoutSeconds` honoured.
 pub const MAX_WATCH_TIMEOUT_SECS: u64 = 3600;
-/// How often a watch that allows bookmarks asks the store for progress.
+/// How often an idle watch that allows bookmarks gets one (at the watch cache's revision).
 pub const BOOKMARK_INTERVAL_MS: u64 = 60_000;
 /// Annotation on the bookmark that ends the initial events of a watch-list.
 pub const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
@@ -48,8 +48,14 @@ pub struct WatchSpec {
 
 /// Encodes one watch event as a line.
 pub fn event_line(kind: &str, object: &Value) -> Bytes {
-    let mut line =
-        serde_json::to_vec(&json!({"type": kind, "object": object})).expect("events serialize");
+    // Serialized by reference: `json!` would copy the object first.
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        object: &'a Value,
+        #[serde(rename = "type")]
+        kind: &'a str,
+    }
+    let mut line = serde_json::to_vec(&Line { object, kind }).expect("events serialize");
     line.push(b'\n');
     Bytes::from(line)
 }

@@ -195,7 +195,9 @@ pub async fn run<K: Kind>(
     let mut first = true;
     let mut backoff = INFORMER_BACKOFF_MIN_MS;
     let mut resync =
-        (cfg.resync_ms > 0).then(|| clock.interval(Duration::from_millis(cfg.resync_ms)));
+        // The first resync one period after the list, not at once (the list just delivered
+        // everything).
+        (cfg.resync_ms > 0).then(|| clock.interval_after(Duration::from_millis(cfg.resync_ms)));
     while !shutdown.is_triggered() {
         let ok = match &rv {
             None => match list_all(&api, &cfg, first).await {

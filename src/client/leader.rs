@@ -143,7 +143,7 @@ impl Elector {
         Step::Wait
     }
 
-    /// Our write of `record` succeeded at `now_ms`.
+    /// Our write of `record`, sent at `now_ms` (before it could commit), succeeded.
     pub fn written(&mut self, record: LeaseRecord, now_ms: u64) {
         assert_eq!(
             record.holder, self.cfg.identity,
@@ -307,7 +307,10 @@ async fn attempt(api: &Api<Lease>, name: &str, leadership: &Leadership) -> Resul
         }
     };
     written?;
-    leadership.elector().written(record, clock.now_ms());
+    // The renew deadline counts from when the write was sent, not from its reply: a
+    // candidate may start waiting as soon as the write commits, and a slow reply must not
+    // stretch this leader's term past the point where that candidate may take over.
+    leadership.elector().written(record, now);
     Ok(())
 }
 
@@ -351,16 +354,19 @@ mod tests {
     }
 
     proptest! {
-        /// However reads, writes and lost writes interleave (and with wall-clock offsets,
-        /// which the election never relies on), two candidates never both lead at once.
+        /// However reads, writes, lost replies and late replies interleave (and with
+        /// wall-clock offsets, which the election never relies on), two candidates never
+        /// both lead at once.
         #[test]
         fn never_two_leaders(
-            plan in proptest::collection::vec((0usize..3, 0u8..4, 0u64..3_000), 1..300),
+            plan in proptest::collection::vec((0usize..3, 0u8..5, 0u64..3_000), 1..300),
         ) {
             let mut electors: Vec<Elector> =
                 ["a", "b", "c"].iter().map(|id| Elector::new(cfg(id))).collect();
             // A read snapshot per candidate: (record, version) read at some time.
             let mut reads: Vec<Option<(Option<LeaseRecord>, u64)>> = vec![None; 3];
+            // A committed write whose reply has not arrived yet: (record, time it was sent).
+            let mut replies: Vec<Option<(LeaseRecord, u64)>> = vec![None; 3];
             let mut store = Store { record: None, version: 0 };
             let mut now = 0u64;
             for (who, action, advance) in plan {
@@ -369,7 +375,8 @@ mod tests {
                     0 => reads[who] = Some((store.record.clone(), store.version)),
                     1 | 2 => {
                         // Act on the last read (possibly stale): observe it, then write
-                        // conditioned on its version. Action 2 loses the write's reply.
+                        // conditioned on its version. Action 2 loses the write's reply;
+                        // action 1's reply arrives later (action 3).
                         let Some((rec, ver)) = reads[who].take() else { continue };
                         electors[who].observe(rec, &ver.to_string(), now);
                         let step = electors[who].step(now, &format!("t{now}"));
@@ -381,8 +388,13 @@ mod tests {
                             store.record = Some(r.clone());
                             store.version += 1;
                             if action == 1 {
-                                electors[who].written(r, now);
+                                replies[who] = Some((r, now));
                             }
+                        }
+                    }
+                    3 => {
+                        if let Some((r, sent_at)) = replies[who].take() {
+                            electors[who].written(r, sent_at);
                         }
                     }
                     _ => {}

@@ -206,15 +206,20 @@ struct Inner {
 
 /// A request body and its media type.
 pub struct Body {
-    pub bytes: Vec<u8>,
+    /// Shared, so a retry on another endpoint does not copy the body.
+    pub bytes: Bytes,
     pub content_type: &'static str,
 }
 
 impl Body {
     pub fn json(v: &Value) -> Body {
+        Body::typed(v, "application/json")
+    }
+
+    fn typed(v: &Value, content_type: &'static str) -> Body {
         Body {
-            bytes: serde_json::to_vec(v).expect("JSON serializes"),
-            content_type: "application/json",
+            bytes: Bytes::from(serde_json::to_vec(v).expect("JSON serializes")),
+            content_type,
         }
     }
 }
@@ -275,9 +280,7 @@ impl Client {
         if let Some(body) = body {
             b = b.header("content-type", body.content_type);
         }
-        let bytes = body
-            .map(|b| Bytes::from(b.bytes.clone()))
-            .unwrap_or_default();
+        let bytes = body.map(|b| b.bytes.clone()).unwrap_or_default();
         b.body(Full::new(bytes)).expect("a valid request")
     }
 
@@ -339,6 +342,14 @@ impl Client {
         body: Option<Body>,
     ) -> Result<Bytes, ClientError> {
         let resp = self.send_any(&method, path, body.as_ref()).await?;
+        self.read_answer(resp).await
+    }
+
+    /// The whole answer, bounded in size and time, as a 2xx body or the error Status.
+    async fn read_answer(
+        &self,
+        resp: hyper::Response<hyper::body::Incoming>,
+    ) -> Result<Bytes, ClientError> {
         let code = resp.status().as_u16();
         let limited =
             http_body_util::Limited::new(resp.into_body(), net::MAX_CLIENT_RESPONSE_BYTES);
@@ -358,13 +369,13 @@ impl Client {
     /// Opens a streaming GET (a watch), failing over like [`Client::request`].
     pub async fn stream(&self, path: &str) -> Result<hyper::body::Incoming, ClientError> {
         let resp = self.send_any(&hyper::Method::GET, path, None).await?;
-        let code = resp.status().as_u16();
         if resp.status().is_success() {
             return Ok(resp.into_body());
         }
-        let body = resp.into_body().collect().await;
-        let bytes = body.map(|b| b.to_bytes()).unwrap_or_default();
-        Err(answer(code, bytes)
+        let code = resp.status().as_u16();
+        Err(self
+            .read_answer(resp)
+            .await
             .err()
             .unwrap_or_else(|| ClientError::Decode(format!("unexpected HTTP {code} for a watch"))))
     }
@@ -473,10 +484,7 @@ impl Patch {
             Patch::Json(v) => (v, "application/json-patch+json"),
             Patch::Strategic(v) => (v, "application/strategic-merge-patch+json"),
         };
-        Body {
-            bytes: serde_json::to_vec(v).expect("JSON serializes"),
-            content_type,
-        }
+        Body::typed(v, content_type)
     }
 }
 
@@ -604,45 +612,35 @@ impl<K: Kind> Api<K> {
 
     /// PUT: conditioned on the object's `resourceVersion` when it has one (409 if stale).
     pub async fn replace(&self, obj: &K) -> Result<K, ClientError> {
-        let path = self.own_path(obj)?;
-        let body = Body::json(&to_json(obj));
-        decode(
-            &self
-                .client
-                .request(hyper::Method::PUT, &path, Some(body))
-                .await?,
-        )
+        self.put(obj, "").await
     }
 
     pub async fn replace_status(&self, obj: &K) -> Result<K, ClientError> {
-        let path = format!("{}/status", self.own_path(obj)?);
+        self.put(obj, "/status").await
+    }
+
+    /// PUT of `obj` to its own path plus `suffix` (`""` or a subresource).
+    async fn put(&self, obj: &K, suffix: &str) -> Result<K, ClientError> {
+        let path = format!("{}{suffix}", self.own_path(obj)?);
         let body = Body::json(&to_json(obj));
-        decode(
-            &self
-                .client
-                .request(hyper::Method::PUT, &path, Some(body))
-                .await?,
-        )
+        let sent = self.client.request(hyper::Method::PUT, &path, Some(body));
+        decode(&sent.await?)
     }
 
     pub async fn patch(&self, name: &str, p: &Patch) -> Result<K, ClientError> {
-        let path = self.object(None, name)?;
-        decode(
-            &self
-                .client
-                .request(hyper::Method::PATCH, &path, Some(p.body()))
-                .await?,
-        )
+        self.patch_at(name, "", p).await
     }
 
     pub async fn patch_status(&self, name: &str, p: &Patch) -> Result<K, ClientError> {
-        let path = format!("{}/status", self.object(None, name)?);
-        decode(
-            &self
-                .client
-                .request(hyper::Method::PATCH, &path, Some(p.body()))
-                .await?,
-        )
+        self.patch_at(name, "/status", p).await
+    }
+
+    async fn patch_at(&self, name: &str, suffix: &str, p: &Patch) -> Result<K, ClientError> {
+        let path = format!("{}{suffix}", self.object(None, name)?);
+        let sent = self
+            .client
+            .request(hyper::Method::PATCH, &path, Some(p.body()));
+        decode(&sent.await?)
     }
 
     pub async fn delete(&self, name: &str, p: &DeleteParams) -> Result<(), ClientError> {

@@ -170,7 +170,7 @@ impl<T: Ord + Clone> QueueCore<T> {
         self.queue.is_empty()
     }
 
-    /// Stops handing out items; workers drain and stop.
+    /// Refuses new items; [`WorkQueue::get`] hands out what is queued, then `None`.
     pub fn shut_down(&mut self) {
         self.shut = true;
     }
@@ -227,7 +227,7 @@ impl<T: Ord + Clone> WorkQueue<T> {
         self.core().requeues(item)
     }
 
-    /// Waits for the next item; `None` once the queue is shut down.
+    /// Waits for the next item; `None` once the queue is shut down and drained.
     pub async fn get(&self) -> Option<T> {
         loop {
             let notified = self.ready.notified();
@@ -236,7 +236,8 @@ impl<T: Ord + Clone> WorkQueue<T> {
             let next_due = {
                 let mut core = self.core();
                 if core.is_shut_down() {
-                    return None;
+                    // Queued items still drain; delayed ones are dropped (client-go's way).
+                    return core.get();
                 }
                 let next_due = core.promote(self.clock.now_ms());
                 if let Some(item) = core.get() {
@@ -345,6 +346,25 @@ mod tests {
         assert_eq!(q.get(), Some("late"));
         q.shut_down();
         assert!(!q.add("x"));
+    }
+
+    #[test]
+    fn a_shut_down_queue_drains_then_ends() {
+        crate::platform::block_on(async {
+            let q = WorkQueue::new(Clock::new());
+            q.add("a");
+            q.add("b");
+            q.add_after("later", Duration::from_secs(60));
+            q.shut_down();
+            q.add("refused");
+            assert_eq!(q.get().await, Some("a"));
+            assert_eq!(q.get().await, Some("b"));
+            assert_eq!(
+                q.get().await,
+                None,
+                "drained; delayed and late items are dropped"
+            );
+        });
     }
 
     proptest! {

@@ -29,7 +29,9 @@ pub enum Event<K> {
 /// The events of one watch, in order.
 pub struct WatchStream<K> {
     body: hyper::body::Incoming,
-    buf: Vec<u8>,
+    buf: bytes::BytesMut,
+    /// `buf[..scanned]` holds no newline: each byte is searched once.
+    scanned: usize,
     done: bool,
     _kind: PhantomData<fn() -> K>,
 }
@@ -61,7 +63,8 @@ impl<K: Kind> WatchStream<K> {
     pub fn new(body: hyper::body::Incoming) -> WatchStream<K> {
         WatchStream {
             body,
-            buf: Vec::new(),
+            buf: bytes::BytesMut::new(),
+            scanned: 0,
             done: false,
             _kind: PhantomData,
         }
@@ -70,13 +73,16 @@ impl<K: Kind> WatchStream<K> {
     /// The next event; `None` when the server ended the watch (its timeout, or a restart).
     pub async fn next(&mut self) -> Option<Result<Event<K>, ClientError>> {
         loop {
-            if let Some(end) = self.buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=end).collect();
+            let newline = self.buf[self.scanned..].iter().position(|b| *b == b'\n');
+            if let Some(at) = newline {
+                let line = self.buf.split_to(self.scanned + at + 1);
+                self.scanned = 0;
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
                 return Some(parse_event(&line));
             }
+            self.scanned = self.buf.len();
             if self.done {
                 return None;
             }

@@ -50,6 +50,25 @@ pub trait Disk: Send + Sync + 'static {
     fn list(&self, dir: &str) -> io::Result<Vec<String>>;
     /// Whether a file (not a directory) exists at `path`.
     fn exists(&self, path: &str) -> bool;
+    /// Makes a file readable by its owner only (keys, credentials). A disk without
+    /// permissions (the simulation's) has nothing to do.
+    fn make_private(&self, _path: &str) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Replaces `path` atomically and durably: the bytes go to a temporary file (made private
+/// first when `private`, so a secret is never readable by others), which is fsynced and
+/// renamed into place.
+pub fn replace_file(disk: &dyn Disk, path: &str, bytes: &[u8], private: bool) -> io::Result<()> {
+    let tmp = format!("{path}.tmp");
+    disk.create(&tmp)?;
+    if private {
+        disk.make_private(&tmp)?;
+    }
+    disk.append(&tmp, bytes)?;
+    disk.fsync(&tmp)?;
+    disk.rename(&tmp, path)
 }
 
 /// The disk of a component that keeps nothing locally (the API server): every operation
@@ -223,6 +242,12 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 impl Disk for RealDisk {
+    #[cfg(unix)]
+    fn make_private(&self, path: &str) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(self.resolve(path)?, fs::Permissions::from_mode(0o600))
+    }
+
     fn create(&self, path: &str) -> io::Result<()> {
         let full = self.resolve(path)?;
         self.forget(path);

@@ -118,20 +118,27 @@ where
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let handler = handler.clone();
-        spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let h = handler.clone();
-                async move { Ok::<_, std::convert::Infallible>(h(req).await) }
-            });
-            let mut builder = hyper_util::server::conn::auto::Builder::new(SpawnExecutor);
-            builder
-                .http1()
-                .timer(RuntimeTimer)
-                .header_read_timeout(Duration::from_millis(HTTP_HEADER_READ_TIMEOUT_MS));
-            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
-        });
+        spawn(serve_connection(stream, handler.clone()));
     }
+}
+
+/// Serves HTTP/1.1 or HTTP/2 on one accepted connection (plain or TLS) until it closes.
+pub(super) async fn serve_connection<IO, H, Fut>(io: IO, handler: H)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    H: Fn(HttpRequest) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = HttpResponse> + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req| {
+        let h = handler.clone();
+        async move { Ok::<_, std::convert::Infallible>(h(req).await) }
+    });
+    let mut builder = hyper_util::server::conn::auto::Builder::new(SpawnExecutor);
+    builder
+        .http1()
+        .timer(RuntimeTimer)
+        .header_read_timeout(Duration::from_millis(HTTP_HEADER_READ_TIMEOUT_MS));
+    let _ = builder.serve_connection(TokioIo::new(io), svc).await;
 }
 
 /// Errors of the one-shot HTTP client.
@@ -150,12 +157,7 @@ pub async fn http_request(
     addr: SocketAddr,
     req: hyper::Request<Full<Bytes>>,
 ) -> Result<hyper::Response<Bytes>, HttpClientError> {
-    let stream = connect(addr).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    spawn(async move {
-        let _ = conn.await;
-    });
-    let resp = sender.send_request(req).await?;
+    let resp = http_stream(addr, req).await?;
     let (parts, body) = resp.into_parts();
     let limited = http_body_util::Limited::new(body, MAX_CLIENT_RESPONSE_BYTES);
     let bytes = limited
@@ -173,8 +175,19 @@ pub async fn http_stream(
     addr: SocketAddr,
     req: hyper::Request<Full<Bytes>>,
 ) -> Result<hyper::Response<Incoming>, HttpClientError> {
-    let stream = connect(addr).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    send_http1(connect(addr).await?, req).await
+}
+
+/// Sends one HTTP/1.1 request over an established connection (plain or TLS); the response
+/// as soon as its head arrives. The connection closes when the body is dropped.
+pub(super) async fn send_http1<IO>(
+    io: IO,
+    req: hyper::Request<Full<Bytes>>,
+) -> Result<hyper::Response<Incoming>, HttpClientError>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
     spawn(async move {
         let _ = conn.await;
     });
@@ -187,32 +200,29 @@ pub fn grpc_channel_many(
     urls: &[String],
     timeout: Duration,
 ) -> Result<tonic::transport::Channel, String> {
-    if urls.len() == 1 {
-        return grpc_channel(&urls[0], timeout);
+    match urls {
+        [] => Err("no endpoint given".into()),
+        [one] => Ok(grpc_endpoint(one, timeout)?.connect_lazy()),
+        many => {
+            let endpoints: Result<Vec<_>, String> =
+                many.iter().map(|u| grpc_endpoint(u, timeout)).collect();
+            Ok(tonic::transport::Channel::balance_list(
+                endpoints?.into_iter(),
+            ))
+        }
     }
-    let mut endpoints = Vec::with_capacity(urls.len());
-    for url in urls {
-        let ep = tonic::transport::Endpoint::from_shared(url.clone())
-            .map_err(|e| format!("bad endpoint {url}: {e}"))?
-            .connect_timeout(timeout)
-            .timeout(timeout);
-        endpoints.push(ep);
-    }
-    if endpoints.is_empty() {
-        return Err("no endpoint given".into());
-    }
-    Ok(tonic::transport::Channel::balance_list(
-        endpoints.into_iter(),
-    ))
 }
 
 /// A gRPC client channel to `http://host:port` (connects lazily; reconnects on failure).
 pub fn grpc_channel(url: &str, timeout: Duration) -> Result<tonic::transport::Channel, String> {
-    let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
+    Ok(grpc_endpoint(url, timeout)?.connect_lazy())
+}
+
+fn grpc_endpoint(url: &str, timeout: Duration) -> Result<tonic::transport::Endpoint, String> {
+    Ok(tonic::transport::Endpoint::from_shared(url.to_string())
         .map_err(|e| format!("bad endpoint {url}: {e}"))?
         .connect_timeout(timeout)
-        .timeout(timeout);
-    Ok(endpoint.connect_lazy())
+        .timeout(timeout))
 }
 
 /// A bound gRPC server address. Binding first lets a caller report "address in use"

@@ -115,6 +115,15 @@ impl Clock {
         }
     }
 
+    /// Like [`Clock::interval`], but the first tick comes one period from now.
+    pub fn interval_after(&self, period: Duration) -> Interval {
+        let period = self.to_host(period).max(Duration::from_micros(1));
+        Interval {
+            period,
+            sleep: Box::pin(Sleep::until(tokio::time::Instant::now() + period)),
+        }
+    }
+
     /// Sets the wall-clock offset (simulated clock skew).
     pub fn set_wall_offset_ms(&self, offset_ms: i64) {
         self.skew.lock().expect("clock lock").wall_offset_ms = offset_ms;

@@ -14,7 +14,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
@@ -23,8 +22,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use super::net::{
-    connect, HttpClientError, HttpRequest, HttpResponse, RuntimeTimer, SocketAddr, SpawnExecutor,
-    TcpListener, HTTP_HEADER_READ_TIMEOUT_MS,
+    connect, send_http1, serve_connection, HttpClientError, HttpRequest, HttpResponse, SocketAddr,
+    TcpListener,
 };
 use super::task::{spawn, Shutdown};
 
@@ -265,19 +264,13 @@ pub async fn serve_https<H, Fut>(
                 .peer_certificates()
                 .and_then(|c| c.first())
                 .and_then(|c| identity_of(c));
-            let svc = hyper::service::service_fn(move |mut req: HttpRequest| {
-                let h = handler.clone();
+            let with_peer = move |mut req: HttpRequest| {
                 if let Some(p) = &peer {
                     req.extensions_mut().insert(p.clone());
                 }
-                async move { Ok::<_, std::convert::Infallible>(h(req).await) }
-            });
-            let mut builder = hyper_util::server::conn::auto::Builder::new(SpawnExecutor);
-            builder
-                .http1()
-                .timer(RuntimeTimer)
-                .header_read_timeout(Duration::from_millis(HTTP_HEADER_READ_TIMEOUT_MS));
-            let _ = builder.serve_connection(TokioIo::new(tls), svc).await;
+                handler(req)
+            };
+            serve_connection(tls, with_peer).await;
         });
     }
 }
@@ -299,7 +292,14 @@ async fn handshake(
 ) -> Result<tokio_rustls::client::TlsStream<super::net::TcpStream>, HttpClientError> {
     let stream = connect(addr).await?;
     let connector = tokio_rustls::TlsConnector::from(config);
-    Ok(connector.connect(server_name(host)?, stream).await?)
+    let limit = Duration::from_millis(TLS_HANDSHAKE_TIMEOUT_MS);
+    match tokio::time::timeout(limit, connector.connect(server_name(host)?, stream)).await {
+        Ok(tls) => Ok(tls?),
+        Err(_) => Err(HttpClientError::Connect(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("TLS handshake with {addr} took longer than {limit:?}"),
+        ))),
+    }
 }
 
 /// Sends one HTTPS request over a fresh connection and returns the response as soon as its
@@ -310,12 +310,7 @@ pub async fn https_stream(
     config: Arc<rustls::ClientConfig>,
     req: hyper::Request<Full<Bytes>>,
 ) -> Result<hyper::Response<Incoming>, HttpClientError> {
-    let tls = handshake(addr, host, config).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
-    spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender.send_request(req).await?)
+    send_http1(handshake(addr, host, config).await?, req).await
 }
 
 #[cfg(test)]

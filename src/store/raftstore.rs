@@ -231,11 +231,8 @@ fn decode_snapshot_file(bytes: &[u8]) -> Result<Snapshot, RaftStoreError> {
 pub fn write_snapshot_file(disk: &dyn Disk, snap: &Snapshot) -> std::io::Result<()> {
     let meta = snap.get_metadata();
     let name = snapshot_file_name(meta.index, meta.term);
-    let tmp = format!("{SNAP_DIR}/{name}.tmp");
-    disk.create(&tmp)?;
-    disk.append(&tmp, &encode_snapshot_file(snap))?;
-    disk.fsync(&tmp)?;
-    disk.rename(&tmp, &format!("{SNAP_DIR}/{name}"))
+    let path = format!("{SNAP_DIR}/{name}");
+    crate::platform::disk::replace_file(disk, &path, &encode_snapshot_file(snap), false)
 }
 
 impl Persist {

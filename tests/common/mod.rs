@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod apiserver;
+
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};

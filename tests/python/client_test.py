@@ -5,10 +5,10 @@ prints one line per check and exits non-zero on the first failure.
 """
 
 import json
+import os
 import subprocess
 import sys
 import threading
-import time
 
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
@@ -134,9 +134,9 @@ def main():
             if ev["type"] == "DELETED":
                 w.stop()
 
+    # The watch starts at start_rv, so it sees these changes however late it connects.
     t = threading.Thread(target=watcher)
     t.start()
-    time.sleep(1)
     core.patch_namespaced_config_map("c", "py", {"data": {"w": "1"}})
     core.delete_namespaced_config_map("c", "py")
     t.join(15)
@@ -146,7 +146,7 @@ def main():
     # anyway), then a watch from the old revision must fail with 410.
     rev = core.list_namespaced_config_map("py").metadata.resource_version
     subprocess.run(["etcdctl", "--endpoints", etcd, "compaction", rev], check=True,
-                   env={"ETCDCTL_API": "3", "PATH": "/usr/bin:/bin:/usr/local/bin"},
+                   env={**os.environ, "ETCDCTL_API": "3"},
                    stdout=subprocess.DEVNULL)
     gone = None
     try:
