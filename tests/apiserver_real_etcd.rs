@@ -355,7 +355,7 @@ fn watches_and_compaction_on_real_etcd() {
         return;
     }
     let etcd = Etcd::start();
-    let api = ApiServer::start(&etcd.url(), etcd.dir.path());
+    let mut api = ApiServer::start(&etcd.url(), etcd.dir.path());
     let (ok, text) = api.with_manifest("create", MANIFESTS);
     assert!(ok, "{text}");
     let (ok, text) = api.with_manifest("create", &config_map("other", "1", None));
@@ -447,10 +447,13 @@ fn watches_and_compaction_on_real_etcd() {
         "{resp}"
     );
 
-    // A watch from a compacted revision ends with a 410 Expired error event. (Watches are
-    // served from the API server's watch cache, which keeps its own window of history from
-    // its first list on: a revision must be older than that window to be refused, as
-    // upstream's cache does; revision 2 is, since the built-in namespaces came first.)
+    // A watch from a compacted revision ends with a 410 Expired error event. Watches are
+    // served from the API server's watch cache, whose window of history starts at its first
+    // list (at start-up), as upstream's does: a revision is refused once it is older than
+    // that window. An API server started after the compaction lists after it, so revision 2
+    // is older than its window.
+    api.kill();
+    let api = ApiServer::start(&etcd.url(), etcd.dir.path());
     let resp = api.raw_get(
         "/api/v1/namespaces/team-a/configmaps?watch=true&resourceVersion=2&timeoutSeconds=5",
     );

@@ -115,6 +115,34 @@ fn typed_crud_with_the_servers_errors() {
             .await
             .unwrap_err();
         assert!(missing.is_not_found(), "{missing}");
+
+        // A consistent list (served from the watch cache once it has caught up with the
+        // store) shows every write acknowledged before it, and its resourceVersion is no older
+        // than theirs; a `resourceVersion=0` list may be older but never goes back.
+        let mut last_rv = 0;
+        for i in 0..20 {
+            let made = cms
+                .create(&config_map(&format!("ryw-{i}"), "ryw"))
+                .await
+                .expect("create");
+            let listed = cms
+                .list(&ListParams::labels("app=ryw"))
+                .await
+                .expect("list");
+            assert_eq!(listed.items.len(), i + 1, "list after create {i}");
+            let rv: i64 = listed.metadata.resource_version.parse().expect("numeric");
+            let made_rv: i64 = made.metadata.resource_version.parse().expect("numeric");
+            assert!(
+                rv >= made_rv && rv >= last_rv,
+                "{rv} < {made_rv} or {last_rv}"
+            );
+            last_rv = rv;
+        }
+        let any = ListParams {
+            resource_version: "0".into(),
+            ..ListParams::labels("app=ryw")
+        };
+        assert!(cms.list(&any).await.expect("list rv=0").items.len() <= 20);
     });
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::auth::{self, ServiceAccountClaim, TokenSigner, UserInfo};
-use super::cache::CACHE_FRESHNESS_WAIT_MS;
+use super::cache::{CachedObject, CACHE_FRESHNESS_WAIT_MS};
 use super::handler::Api;
 use super::rbac::{self, Attributes, Policy};
 use super::resources::{self, Resource};
@@ -136,9 +136,9 @@ pub fn attributes(route: &Route, method: &str, watch: bool, path: &str) -> Attri
     }
 }
 
-fn typed<T: serde::de::DeserializeOwned>(objs: &[Arc<Value>]) -> Vec<T> {
+fn typed<T: serde::de::DeserializeOwned>(objs: &[Arc<CachedObject>]) -> Vec<T> {
     objs.iter()
-        .filter_map(|o| T::deserialize(&**o).ok())
+        .filter_map(|o| T::deserialize(&***o).ok())
         .collect()
 }
 
@@ -187,7 +187,7 @@ impl Api {
         plural: &str,
         ns: &str,
         name: &str,
-    ) -> Option<Arc<Value>> {
+    ) -> Option<Arc<CachedObject>> {
         let r = resources::find("", "v1", plural).expect("a served core resource");
         let cache = self.caches.of(r);
         let wait = Duration::from_millis(CACHE_FRESHNESS_WAIT_MS);

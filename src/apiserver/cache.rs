@@ -39,6 +39,38 @@ pub const CACHE_FRESHNESS_WAIT_MS: u64 = 3_000;
 /// Events a watcher takes from the history per lock.
 pub const WATCHER_BATCH_EVENTS: usize = 128;
 
+/// An object as the cache holds it: decoded (selectors and admission read it) and, from the
+/// first list or watch that needs it, its JSON encoding, which every later list and watch
+/// line splices in instead of encoding the object again.
+#[derive(Debug)]
+pub struct CachedObject {
+    value: Value,
+    json: OnceLock<Bytes>,
+}
+
+impl CachedObject {
+    pub fn new(value: Value) -> CachedObject {
+        CachedObject {
+            value,
+            json: OnceLock::new(),
+        }
+    }
+
+    /// The object's JSON encoding (made once).
+    pub fn json(&self) -> &Bytes {
+        self.json.get_or_init(|| {
+            Bytes::from(serde_json::to_vec(&self.value).expect("JSON values serialize"))
+        })
+    }
+}
+
+impl std::ops::Deref for CachedObject {
+    type Target = Value;
+    fn deref(&self) -> &Value {
+        &self.value
+    }
+}
+
 /// One change to one object, as the cache saw it.
 #[derive(Debug)]
 pub struct CacheEvent {
@@ -48,9 +80,9 @@ pub struct CacheEvent {
     pub key: String,
     /// What a watcher receives: the new object, or for a delete the last state with the
     /// delete's revision.
-    pub object: Arc<Value>,
+    pub object: Arc<CachedObject>,
     /// The object before the change, if it existed (selectors are applied to both).
-    pub old: Option<Arc<Value>>,
+    pub old: Option<Arc<CachedObject>>,
     pub deleted: bool,
     /// The encoded line for watchers without selectors, made once for all of them.
     plain_line: OnceLock<Bytes>,
@@ -78,12 +110,12 @@ impl CacheEvent {
                 let kind = self
                     .translate(filter)
                     .expect("an unfiltered watcher sees all");
-                super::watch::event_line(kind, &self.object)
+                super::watch::encoded_event_line(kind, self.object.json())
             });
             return Some(line.clone());
         }
         let kind = self.translate(filter)?;
-        Some(super::watch::event_line(kind, &self.object))
+        Some(super::watch::encoded_event_line(kind, self.object.json()))
     }
 }
 
@@ -119,7 +151,7 @@ pub struct CacheState {
     oldest_rv: i64,
     /// The revision of the last list; every change in the history is after it.
     list_rev: i64,
-    objects: BTreeMap<String, Arc<Value>>,
+    objects: BTreeMap<String, Arc<CachedObject>>,
     history: VecDeque<Arc<CacheEvent>>,
     next_seq: u64,
     capacity: usize,
@@ -160,7 +192,7 @@ impl CacheState {
     }
 
     /// Replaces everything with a fresh list read at `rev`.
-    pub fn reset(&mut self, objects: BTreeMap<String, Arc<Value>>, rev: i64) {
+    pub fn reset(&mut self, objects: BTreeMap<String, Arc<CachedObject>>, rev: i64) {
         self.epoch += 1;
         self.ready = true;
         self.rev = rev;
@@ -184,7 +216,7 @@ impl CacheState {
         let old = self.objects.get(&key).cloned();
         let (object, deleted) = match new {
             Some(v) => {
-                let v = Arc::new(v);
+                let v = Arc::new(CachedObject::new(v));
                 self.objects.insert(key.clone(), v.clone());
                 (v, false)
             }
@@ -195,9 +227,9 @@ impl CacheState {
                     self.rev = rev;
                     return Ok(());
                 };
-                let mut gone = (*prev).clone();
+                let mut gone = prev.value.clone();
                 gone["metadata"]["resourceVersion"] = Value::String(rev.to_string());
-                (Arc::new(gone), true)
+                (Arc::new(CachedObject::new(gone)), true)
             }
         };
         self.history.push_back(Arc::new(CacheEvent {
@@ -253,13 +285,13 @@ impl CacheState {
     }
 
     /// The current object at `key`.
-    pub fn get(&self, key: &str) -> Option<Arc<Value>> {
+    pub fn get(&self, key: &str) -> Option<Arc<CachedObject>> {
         self.objects.get(key).cloned()
     }
 
     /// The current objects whose keys start with `prefix`, with the revision and the history
     /// position they correspond to.
-    pub fn snapshot(&self, prefix: &str) -> (Vec<Arc<Value>>, i64, u64) {
+    pub fn snapshot(&self, prefix: &str) -> (Vec<Arc<CachedObject>>, i64, u64) {
         let objs = self
             .objects
             .range(prefix.to_string()..)
@@ -360,7 +392,7 @@ impl WatchCache {
                 let key = String::from_utf8_lossy(key).into_owned();
                 match objects::from_stored(&s.value, s.mod_revision) {
                     Ok(obj) => {
-                        objects.insert(key, Arc::new(obj));
+                        objects.insert(key, Arc::new(CachedObject::new(obj)));
                     }
                     Err(e) => tracing::warn!(key, error = %e, "undecodable object in the store"),
                 }
@@ -513,7 +545,7 @@ mod tests {
     fn filled(capacity: usize) -> CacheState {
         let mut s = CacheState::new(capacity);
         let mut objs = BTreeMap::new();
-        objs.insert(key("p0"), Arc::new(pod("p0", "web", 3)));
+        objs.insert(key("p0"), Arc::new(CachedObject::new(pod("p0", "web", 3))));
         s.reset(objs, 10);
         s
     }

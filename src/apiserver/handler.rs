@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::access::{self, Authenticator};
 use super::apply;
 use super::auth::UserInfo;
-use super::cache::Caches;
+use super::cache::{CachedObject, Caches};
 use super::fieldvalidation::{self, FieldValidation};
 use super::objects::{self, CreateInputs, Deletion};
 use super::paging;
@@ -238,11 +238,75 @@ impl DeleteOptions {
     }
 }
 
+/// A list's items: shared from the watch cache (each encoded once) or read from the store.
+enum Items {
+    Cached(Vec<Arc<CachedObject>>),
+    Read(Vec<Value>),
+}
+
+/// A list answer before encoding: its items and its `metadata`.
+struct Listed {
+    items: Items,
+    meta: Value,
+}
+
+impl Listed {
+    /// As a JSON value (Table printing reads it).
+    fn into_value(self, r: &Resource) -> Value {
+        let items = match self.items {
+            Items::Cached(objs) => objs.iter().map(|o| Value::clone(o)).collect(),
+            Items::Read(objs) => objs,
+        };
+        json!({
+            "kind": format!("{}List", r.kind),
+            "apiVersion": r.api_version(),
+            "metadata": self.meta,
+            "items": items,
+        })
+    }
+
+    /// As JSON bytes; cached items are spliced in as they were encoded, not encoded again.
+    fn encode(&self, r: &Resource) -> Bytes {
+        let head = json!({
+            "kind": format!("{}List", r.kind),
+            "apiVersion": r.api_version(),
+            "metadata": self.meta,
+        });
+        let mut out = serde_json::to_vec(&head).expect("JSON serializes");
+        assert_eq!(out.pop(), Some(b'}'), "a JSON object ends with a brace");
+        out.extend_from_slice(b",\"items\":[");
+        match &self.items {
+            Items::Cached(objs) => {
+                out.reserve(objs.iter().map(|o| o.json().len() + 1).sum());
+                for (i, o) in objs.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(o.json());
+                }
+            }
+            Items::Read(objs) => {
+                for (i, o) in objs.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    serde_json::to_writer(&mut out, o).expect("JSON serializes");
+                }
+            }
+        }
+        out.extend_from_slice(b"]}");
+        Bytes::from(out)
+    }
+}
+
 /// Attempts at a patch when the object changes between read and write.
 const MAX_PATCH_ATTEMPTS: usize = 5;
 
 fn respond(code: u16, body: &Value) -> HttpResponse {
-    let bytes = serde_json::to_vec(body).expect("JSON serializes");
+    respond_json(code, serde_json::to_vec(body).expect("JSON serializes"))
+}
+
+fn respond_json(code: u16, bytes: impl Into<Bytes>) -> HttpResponse {
     hyper::Response::builder()
         .status(code)
         .header("content-type", "application/json")
@@ -371,6 +435,18 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest, port: Port) -> HttpResponse
             return resp;
         }
     }
+    if let (
+        &hyper::Method::GET,
+        Route::Collection {
+            resource,
+            namespace,
+        },
+    ) = (&method, &route)
+    {
+        if !resource.is_review() && !table::wants_table(&accept) {
+            return list_response(&api, resource, namespace.as_deref(), &query).await;
+        }
+    }
     let manager = match query.get("fieldManager").filter(|m| !m.is_empty()) {
         Some(m) if m.len() > apply::MAX_MANAGER_BYTES => {
             let m = format!(
@@ -470,6 +546,23 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest, port: Port) -> HttpResponse
         }
     }
     resp
+}
+
+/// A list as JSON: encoded straight from the items (the cache's are encoded once), without
+/// building the whole list as one JSON value first.
+async fn list_response(
+    api: &Api,
+    r: &'static Resource,
+    ns: Option<&str>,
+    query: &Query,
+) -> HttpResponse {
+    let limit = std::time::Duration::from_millis(REQUEST_TIMEOUT_MS);
+    let listed = api.list_items(r, ns, query);
+    match api.platform.clock.timeout(limit, listed).await {
+        Ok(Ok(listed)) => respond_json(200, listed.encode(r)),
+        Ok(Err(s)) => respond_status(&s),
+        Err(_) => respond_status(&timed_out()),
+    }
 }
 
 /// The resource whose GET should answer as a Table, if the client asked for one.
@@ -827,26 +920,47 @@ impl Api {
     }
 
     async fn list(&self, r: &'static Resource, ns: Option<&str>, query: &Query) -> Reply {
+        Ok((200, self.list_items(r, ns, query).await?.into_value(r)))
+    }
+
+    /// A list's items and metadata. Served from the watch cache when the list starts fresh
+    /// and either accepts any version (`resourceVersion=0`) or is consistent and unpaged: then
+    /// the cache is first brought up to the store's current revision (upstream's consistent
+    /// reads from cache). Pages and continuations are read from the store at one revision.
+    async fn list_items(
+        &self,
+        r: &'static Resource,
+        ns: Option<&str>,
+        query: &Query,
+    ) -> Result<Listed, Box<Status>> {
         let bad = |m: String| Box::new(Status::bad_request(m));
         let filter = Filter::from_query(query, r.plural).map_err(bad)?;
         let prefix = route::collection_prefix(r, ns);
-        let any_version = query.get("resourceVersion").map(String::as_str) == Some("0");
-        let fresh_list = query.get("continue").is_none_or(|c| c.is_empty());
-        if any_version && fresh_list {
-            // "Any version" lists are served from the watch cache, as upstream does.
-            if let Some(list) = self.list_cached(r, &prefix, &filter) {
-                return Ok((200, list));
-            }
-        }
         let limit = match query.get("limit").map(String::as_str) {
             None | Some("") => 0,
             Some(l) => l
                 .parse::<i64>()
                 .map_err(|_| bad(format!("invalid limit {l:?}")))?,
         };
-        let (start, revision) = match query.get("continue").map(String::as_str) {
-            None | Some("") => (prefix.clone().into_bytes(), 0),
-            Some(token) => {
+        let version = query.get("resourceVersion").map(String::as_str);
+        let token = query.get("continue").map(String::as_str).unwrap_or("");
+        if token.is_empty() {
+            let cached = match version {
+                Some("0") => self.list_cached(r, &prefix, &filter, None).await,
+                None | Some("") if limit <= 0 => {
+                    let current = self.storage.revision(prefix.as_bytes()).await;
+                    let current = current.map_err(|e| store_failure(e, r, ""))?;
+                    self.list_cached(r, &prefix, &filter, Some(current)).await
+                }
+                _ => None,
+            };
+            if let Some(listed) = cached {
+                return Ok(listed);
+            }
+        }
+        let (start, revision) = match token {
+            "" => (prefix.clone().into_bytes(), 0),
+            token => {
                 let c = paging::decode(token, &prefix)
                     .map_err(|e| bad(format!("invalid continue token: {e}")))?;
                 (c.start, c.revision)
@@ -874,38 +988,54 @@ impl Api {
         if let (true, Some((last, _))) = (page.more, page.items.last()) {
             meta["continue"] = Value::String(paging::encode(last, page.revision));
         }
-        Ok((
-            200,
-            json!({
-                "kind": format!("{}List", r.kind),
-                "apiVersion": r.api_version(),
-                "metadata": meta,
-                "items": Value::Array(objs),
-            }),
-        ))
+        Ok(Listed {
+            items: Items::Read(objs),
+            meta,
+        })
     }
 
-    /// The list from the resource's watch cache, if the cache is filled.
-    fn list_cached(&self, r: &'static Resource, prefix: &str, filter: &Filter) -> Option<Value> {
+    /// The list from the resource's watch cache: at once if the cache is filled and
+    /// `at_least` is `None`; else once the cache has seen revision `at_least` (or `None` if
+    /// it does not get there in time: the caller reads the store).
+    async fn list_cached(
+        &self,
+        r: &'static Resource,
+        prefix: &str,
+        filter: &Filter,
+        at_least: Option<i64>,
+    ) -> Option<Listed> {
         let cache = self.caches.of(r);
+        if let Some(rev) = at_least {
+            let wait = std::time::Duration::from_millis(super::cache::CACHE_FRESHNESS_WAIT_MS);
+            let clock = &self.platform.clock;
+            if !cache
+                .wait_for(clock, wait, |s| s.ready() && s.rev() >= rev)
+                .await
+            {
+                return None;
+            }
+        }
         let (objs, rev, _) = cache.with(|s| s.ready().then(|| s.snapshot(prefix)))?;
-        let items: Vec<&Value> = objs
-            .iter()
-            .map(|o| &**o)
-            .filter(|o| filter.matches(o))
-            .collect();
-        Some(json!({
-            "kind": format!("{}List", r.kind),
-            "apiVersion": r.api_version(),
-            "metadata": {"resourceVersion": rev.to_string()},
-            "items": items,
-        }))
+        assert!(rev >= at_least.unwrap_or(0), "the cache never goes back");
+        let items: Vec<_> = objs.into_iter().filter(|o| filter.matches(o)).collect();
+        Some(Listed {
+            items: Items::Cached(items),
+            meta: json!({"resourceVersion": rev.to_string()}),
+        })
     }
 
-    /// Creates what every cluster has from the start and is missing: the
+    /// Starts every watch cache, then creates what every cluster has from the start and is missing: the
     /// [`admission::BUILTIN_NAMESPACES`] and the bootstrap RBAC roles and bindings. Retries
     /// until the store answers; never changes an object that exists.
     pub async fn bootstrap(&self) {
+        // Every resource's watch cache starts now, as upstream's do: the first list or watch
+        // of a kind then finds it filled instead of waiting for a full read of the store.
+        for r in super::resources::RESOURCES
+            .iter()
+            .filter(|r| !r.is_review())
+        {
+            self.caches.of(r);
+        }
         let namespaces = super::resources::find("", "v1", "namespaces").expect("served");
         for ns in admission::BUILTIN_NAMESPACES {
             let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
@@ -963,7 +1093,7 @@ impl Api {
             Some(n) => n,
             None => {
                 let namespaces = super::resources::find("", "v1", "namespaces").expect("served");
-                Arc::new(self.read(namespaces, None, ns).await?.0)
+                Arc::new(CachedObject::new(self.read(namespaces, None, ns).await?.0))
             }
         };
         if objects::is_being_deleted(&namespace) {
@@ -1381,5 +1511,34 @@ mod tests {
         let resp = too_many_requests();
         assert_eq!(resp.status(), 429);
         assert_eq!(resp.headers()["retry-after"], "1");
+    }
+
+    proptest::proptest! {
+        /// A list encoded by splicing its items' JSON is the same document as the list
+        /// built as one value, whether the items come from the cache or the store.
+        #[test]
+        fn spliced_lists_equal_built_ones(
+            names in proptest::collection::vec("[a-z\"\\\\é]{0,8}", 0..6),
+            cont in proptest::option::of("[a-z0-9]{1,6}"),
+        ) {
+            let r = super::super::resources::find("", "v1", "pods").unwrap();
+            let objs: Vec<Value> = names
+                .iter()
+                .map(|n| json!({"metadata": {"name": n, "labels": {"n": n}}, "spec": {}}))
+                .collect();
+            let mut meta = json!({"resourceVersion": "7"});
+            if let Some(c) = cont {
+                meta["continue"] = Value::String(c);
+            }
+            let cached = objs.iter().cloned().map(|o| Arc::new(CachedObject::new(o))).collect();
+            for items in [Items::Read(objs.clone()), Items::Cached(cached)] {
+                let listed = Listed { items, meta: meta.clone() };
+                let bytes = listed.encode(r);
+                let parsed: Value = serde_json::from_slice(&bytes).expect("valid JSON");
+                proptest::prop_assert_eq!(&parsed, &listed.into_value(r));
+                proptest::prop_assert_eq!(parsed["items"].as_array().unwrap().len(), objs.len());
+                proptest::prop_assert_eq!(&parsed["kind"], "PodList");
+            }
+        }
     }
 }

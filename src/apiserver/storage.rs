@@ -142,6 +142,19 @@ impl Storage {
         })
     }
 
+    /// The store's current revision, read linearizably (a consistent read from the watch
+    /// cache waits until the cache has seen this far).
+    pub async fn revision(&self, key: &[u8]) -> Result<i64, StorageError> {
+        let req = pb::RangeRequest {
+            key: key.to_vec(),
+            keys_only: true,
+            limit: 1,
+            ..Default::default()
+        };
+        let r = self.kv.clone().range(req).await.map_err(unavailable)?;
+        Ok(header_rev(&r.into_inner().header))
+    }
+
     /// Watches every key under `prefix` from `start_rev` (without previous values: the watch
     /// cache keeps the objects itself).
     pub async fn watch(&self, prefix: &[u8], start_rev: i64) -> Result<StoreWatch, StorageError> {

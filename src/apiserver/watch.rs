@@ -48,15 +48,21 @@ pub struct WatchSpec {
 
 /// Encodes one watch event as a line.
 pub fn event_line(kind: &str, object: &Value) -> Bytes {
-    // Serialized by reference: `json!` would copy the object first.
-    #[derive(serde::Serialize)]
-    struct Line<'a> {
-        object: &'a Value,
-        #[serde(rename = "type")]
-        kind: &'a str,
-    }
-    let mut line = serde_json::to_vec(&Line { object, kind }).expect("events serialize");
-    line.push(b'\n');
+    encoded_event_line(kind, &serde_json::to_vec(object).expect("events serialize"))
+}
+
+/// A watch event line around an object already encoded as JSON (the watch cache's objects
+/// are encoded once for every watcher and list).
+pub fn encoded_event_line(kind: &str, object_json: &[u8]) -> Bytes {
+    const HEAD: &[u8] = b"{\"type\":\"";
+    const MIDDLE: &[u8] = b"\",\"object\":";
+    let mut line =
+        Vec::with_capacity(HEAD.len() + kind.len() + MIDDLE.len() + object_json.len() + 2);
+    line.extend_from_slice(HEAD);
+    line.extend_from_slice(kind.as_bytes());
+    line.extend_from_slice(MIDDLE);
+    line.extend_from_slice(object_json);
+    line.extend_from_slice(b"}\n");
     Bytes::from(line)
 }
 
@@ -149,7 +155,8 @@ async fn send_current(
 ) -> Option<(u64, u64)> {
     let (epoch, (objs, rev, seq)) = cache.with(|s| (s.epoch(), s.snapshot(&spec.prefix)));
     for obj in objs {
-        if spec.filter.matches(&obj) && out.send(event_line("ADDED", &obj)).await.is_err() {
+        let line = || encoded_event_line("ADDED", obj.json());
+        if spec.filter.matches(&obj) && out.send(line()).await.is_err() {
             return None;
         }
     }
@@ -220,7 +227,9 @@ mod tests {
     #[test]
     fn lines_and_bookmarks_have_the_upstream_shape() {
         let line = event_line("ADDED", &json!({"a": 1}));
-        assert_eq!(&line[..], b"{\"object\":{\"a\":1},\"type\":\"ADDED\"}\n");
+        assert_eq!(&line[..], b"{\"type\":\"ADDED\",\"object\":{\"a\":1}}\n");
+        let parsed: Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(parsed, json!({"type": "ADDED", "object": {"a": 1}}));
         let r = crate::apiserver::resources::find("", "v1", "pods").unwrap();
         let b = bookmark(r, 42, true);
         assert_eq!(b["metadata"]["resourceVersion"], "42");

@@ -7,7 +7,8 @@
 //! whose connection fails or times out is retried on the next endpoint (a create whose reply
 //! was lost may therefore answer AlreadyExists — callers treat that like any conflict). All
 //! I/O goes through the platform seam, so the same client runs in the real build and in the
-//! simulation.
+//! simulation. Connections are kept alive and reused per endpoint (a TLS handshake per request
+//! would cost more than most requests).
 
 pub mod informer;
 pub mod leader;
@@ -26,7 +27,7 @@ use serde_json::Value;
 
 use crate::api::kind::{to_json, Kind, ObjectList};
 use crate::api::Status;
-use crate::platform::net::{self, SocketAddr};
+use crate::platform::net::{self, Http1Conn, Http1Pool, SendFailure, SocketAddr};
 use crate::platform::time::Clock;
 use crate::platform::tls::{self, CertAndKey};
 
@@ -187,7 +188,7 @@ fn parse_server(url: &str) -> Result<Endpoint, ClientError> {
     })
 }
 
-/// A connection-less client of one or more API servers; cheap to clone.
+/// A client of one or more API servers; cheap to clone (clones share one connection pool).
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -202,6 +203,8 @@ struct Inner {
     tls: Option<Arc<rustls::ClientConfig>>,
     timeout: Duration,
     clock: Clock,
+    /// Idle connections per endpoint, reused across requests.
+    pool: Http1Pool,
 }
 
 /// A request body and its media type.
@@ -253,6 +256,7 @@ impl Client {
                 tls,
                 timeout: Duration::from_millis(cfg.request_timeout_ms),
                 clock,
+                pool: Http1Pool::default(),
             }),
         })
     }
@@ -284,22 +288,37 @@ impl Client {
         b.body(Full::new(bytes)).expect("a valid request")
     }
 
-    /// One request to one endpoint; the response as soon as its head arrives.
+    /// One request to one endpoint over a pooled connection if one is idle (a request that
+    /// a stale pooled connection could not carry goes out on a fresh one); the response as
+    /// soon as its head arrives, and the connection to return to the pool once the body has
+    /// been read whole.
     async fn send(
         &self,
         ep: &Endpoint,
         req: hyper::Request<Full<Bytes>>,
-    ) -> Result<hyper::Response<hyper::body::Incoming>, String> {
-        let sent = if ep.tls {
-            let cfg = self.inner.tls.clone().ok_or("no TLS configuration")?;
-            let fut = tls::https_stream(ep.addr, &ep.host, cfg, req);
-            self.inner.clock.timeout(self.inner.timeout, fut).await
-        } else {
-            let fut = net::http_stream(ep.addr, req);
-            self.inner.clock.timeout(self.inner.timeout, fut).await
+    ) -> Result<(hyper::Response<hyper::body::Incoming>, Http1Conn), String> {
+        let fut = async {
+            let mut req = req;
+            if let Some(mut conn) = self.inner.pool.checkout(&ep.authority).await {
+                match conn.send(req).await {
+                    Ok(resp) => return Ok((resp, conn)),
+                    Err(SendFailure::NotSent(back, _)) => req = *back,
+                    Err(SendFailure::Failed(e)) => return Err(e),
+                }
+            }
+            let mut conn = if ep.tls {
+                let cfg = self.inner.tls.clone().ok_or_else(|| {
+                    net::HttpClientError::Connect(std::io::Error::other("no TLS configuration"))
+                })?;
+                tls::connect_https(ep.addr, &ep.host, cfg).await?
+            } else {
+                net::connect_http1(ep.addr).await?
+            };
+            let resp = conn.send(req).await.map_err(SendFailure::into_error)?;
+            Ok((resp, conn))
         };
-        match sent {
-            Ok(Ok(resp)) => Ok(resp),
+        match self.inner.clock.timeout(self.inner.timeout, fut).await {
+            Ok(Ok(sent)) => Ok(sent),
             Ok(Err(e)) => Err(format!("{}: {e}", ep.authority)),
             Err(_) => Err(format!(
                 "{}: no answer within {:?}",
@@ -309,13 +328,13 @@ impl Client {
     }
 
     /// Sends one request, failing over across endpoints; the response head of the first
-    /// endpoint that answers.
+    /// endpoint that answers, its connection, and the endpoint's index.
     async fn send_any(
         &self,
         method: &hyper::Method,
         path: &str,
         body: Option<&Body>,
-    ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
+    ) -> Result<(hyper::Response<hyper::body::Incoming>, Http1Conn, usize), ClientError> {
         let n = self.inner.endpoints.len();
         let start = self.inner.current.load(Ordering::Relaxed);
         let mut last = String::new();
@@ -323,9 +342,9 @@ impl Client {
             let at = (start + i) % n;
             let ep = &self.inner.endpoints[at];
             match self.send(ep, self.build(ep, method, path, body)).await {
-                Ok(resp) => {
+                Ok((resp, conn)) => {
                     self.inner.current.store(at, Ordering::Relaxed);
-                    return Ok(resp);
+                    return Ok((resp, conn, at));
                 }
                 Err(e) => last = e,
             }
@@ -341,15 +360,19 @@ impl Client {
         path: &str,
         body: Option<Body>,
     ) -> Result<Bytes, ClientError> {
-        let resp = self.send_any(&method, path, body.as_ref()).await?;
-        self.read_answer(resp).await
+        let (resp, conn, at) = self.send_any(&method, path, body.as_ref()).await?;
+        let (code, bytes) = self.read_body(resp).await?;
+        // Read whole: the connection can carry the next request.
+        let dest = &self.inner.endpoints[at].authority;
+        self.inner.pool.checkin(dest, conn);
+        answer(code, bytes)
     }
 
-    /// The whole answer, bounded in size and time, as a 2xx body or the error Status.
-    async fn read_answer(
+    /// The whole answer, bounded in size and time, with its status code.
+    async fn read_body(
         &self,
         resp: hyper::Response<hyper::body::Incoming>,
-    ) -> Result<Bytes, ClientError> {
+    ) -> Result<(u16, Bytes), ClientError> {
         let code = resp.status().as_u16();
         let limited =
             http_body_util::Limited::new(resp.into_body(), net::MAX_CLIENT_RESPONSE_BYTES);
@@ -358,24 +381,22 @@ impl Client {
             .clock
             .timeout(self.inner.timeout, limited.collect())
             .await;
-        let bytes = match read {
-            Ok(Ok(b)) => b.to_bytes(),
-            Ok(Err(e)) => return Err(ClientError::Unreachable(format!("reading the answer: {e}"))),
-            Err(_) => return Err(ClientError::Unreachable("the answer stalled".into())),
-        };
-        answer(code, bytes)
+        match read {
+            Ok(Ok(b)) => Ok((code, b.to_bytes())),
+            Ok(Err(e)) => Err(ClientError::Unreachable(format!("reading the answer: {e}"))),
+            Err(_) => Err(ClientError::Unreachable("the answer stalled".into())),
+        }
     }
 
     /// Opens a streaming GET (a watch), failing over like [`Client::request`].
     pub async fn stream(&self, path: &str) -> Result<hyper::body::Incoming, ClientError> {
-        let resp = self.send_any(&hyper::Method::GET, path, None).await?;
+        // The connection is not pooled: it carries the stream until the body is dropped.
+        let (resp, _conn, _) = self.send_any(&hyper::Method::GET, path, None).await?;
         if resp.status().is_success() {
             return Ok(resp.into_body());
         }
-        let code = resp.status().as_u16();
-        Err(self
-            .read_answer(resp)
-            .await
+        let (code, bytes) = self.read_body(resp).await?;
+        Err(answer(code, bytes)
             .err()
             .unwrap_or_else(|| ClientError::Decode(format!("unexpected HTTP {code} for a watch"))))
     }

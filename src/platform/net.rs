@@ -187,11 +187,121 @@ pub(super) async fn send_http1<IO>(
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
-    spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender.send_request(req).await?)
+    let mut conn = Http1Conn::open(io).await?;
+    conn.send(req).await.map_err(SendFailure::into_error)
+}
+
+/// Idle connections a [`Http1Pool`] keeps per destination (client-go keeps 25; a closed loop
+/// of 64 clients should not open and close a connection per request).
+pub const HTTP_POOL_MAX_IDLE_PER_DEST: usize = 64;
+/// How long an idle pooled connection is kept; well under the servers' own keep-alive limit
+/// ([`HTTP_HEADER_READ_TIMEOUT_MS`]) so a request is not written to a connection the server is
+/// about to close.
+pub const HTTP_POOL_IDLE_TIMEOUT_MS: u64 = 10_000;
+
+/// A client's HTTP/1.1 connection: one request at a time; reusable once the previous
+/// response has been read whole.
+pub struct Http1Conn {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+}
+
+/// Why a request on a connection failed: before anything was written (the request comes
+/// back and can go elsewhere), or at a point where the server may have acted on it.
+pub enum SendFailure {
+    NotSent(Box<hyper::Request<Full<Bytes>>>, HttpClientError),
+    Failed(HttpClientError),
+}
+
+impl SendFailure {
+    pub fn into_error(self) -> HttpClientError {
+        match self {
+            SendFailure::NotSent(_, e) | SendFailure::Failed(e) => e,
+        }
+    }
+}
+
+impl Http1Conn {
+    /// Starts HTTP/1.1 on an established connection (plain or TLS).
+    pub async fn open<IO>(io: IO) -> Result<Http1Conn, HttpClientError>
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+        spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Http1Conn { sender })
+    }
+
+    /// Sends `req`; the response as soon as its head arrives.
+    pub async fn send(
+        &mut self,
+        req: hyper::Request<Full<Bytes>>,
+    ) -> Result<hyper::Response<Incoming>, SendFailure> {
+        match self.sender.try_send_request(req).await {
+            Ok(resp) => Ok(resp),
+            Err(mut e) => match e.take_message() {
+                Some(req) => Err(SendFailure::NotSent(Box::new(req), e.into_error().into())),
+                None => Err(SendFailure::Failed(e.into_error().into())),
+            },
+        }
+    }
+}
+
+/// Opens a plain HTTP/1.1 connection.
+pub async fn connect_http1(addr: SocketAddr) -> Result<Http1Conn, HttpClientError> {
+    Http1Conn::open(connect(addr).await?).await
+}
+
+/// Idle client connections kept for reuse, per destination (last in, first out, so the
+/// busiest connections stay warm and the rest time out).
+#[derive(Default)]
+pub struct Http1Pool {
+    idle: std::sync::Mutex<
+        std::collections::BTreeMap<String, Vec<(tokio::time::Instant, Http1Conn)>>,
+    >,
+}
+
+impl Http1Pool {
+    fn idle(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::BTreeMap<String, Vec<(tokio::time::Instant, Http1Conn)>>,
+    > {
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A live idle connection to `dest`, if one is kept; closed and expired ones are dropped.
+    pub async fn checkout(&self, dest: &str) -> Option<Http1Conn> {
+        let fresh_after = tokio::time::Instant::now()
+            .checked_sub(Duration::from_millis(HTTP_POOL_IDLE_TIMEOUT_MS));
+        loop {
+            let (since, mut conn) = self.idle().get_mut(dest)?.pop()?;
+            if conn.sender.is_closed() || fresh_after.is_some_and(|t| since < t) {
+                continue;
+            }
+            // Checked in only after its response was read whole, so this resolves at once
+            // unless the connection has just closed.
+            if conn.sender.ready().await.is_ok() {
+                return Some(conn);
+            }
+        }
+    }
+
+    /// Keeps `conn` (whose last response was read whole) for the next request to `dest`.
+    pub fn checkin(&self, dest: &str, conn: Http1Conn) {
+        if conn.sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle();
+        let list = idle.entry(dest.to_string()).or_default();
+        if list.len() < HTTP_POOL_MAX_IDLE_PER_DEST {
+            list.push((tokio::time::Instant::now(), conn));
+        }
+    }
 }
 
 /// A gRPC client channel balanced over several `http://host:port` URLs (a store cluster's
@@ -303,6 +413,74 @@ mod tests {
         let resp = http_request(addr, req).await.unwrap();
         assert_eq!(resp.body().as_ref(), b"hello /x");
         trigger.trigger();
+    }
+
+    /// Serves `close`-marked or keep-alive answers and counts the connections accepted.
+    async fn counting_server(
+        close: bool,
+    ) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                spawn(serve_connection(
+                    stream,
+                    move |_req: HttpRequest| async move {
+                        let mut resp = hyper::Response::new(full_body("ok"));
+                        if close {
+                            resp.headers_mut().insert(
+                                "connection",
+                                hyper::header::HeaderValue::from_static("close"),
+                            );
+                        }
+                        resp
+                    },
+                ));
+            }
+        });
+        (addr, accepted)
+    }
+
+    async fn pooled_get(pool: &Http1Pool, addr: SocketAddr) -> Bytes {
+        let req = hyper::Request::get("/")
+            .header("host", "localhost")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let mut conn = match pool.checkout("d").await {
+            Some(c) => c,
+            None => connect_http1(addr).await.unwrap(),
+        };
+        let resp = conn
+            .send(req)
+            .await
+            .map_err(SendFailure::into_error)
+            .unwrap();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        pool.checkin("d", conn);
+        body
+    }
+
+    #[tokio::test]
+    async fn pooled_connections_carry_many_requests() {
+        let (addr, accepted) = counting_server(false).await;
+        let pool = Http1Pool::default();
+        for _ in 0..5 {
+            assert_eq!(&pooled_get(&pool, addr).await[..], b"ok");
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn connections_the_server_closes_are_not_reused() {
+        let (addr, accepted) = counting_server(true).await;
+        let pool = Http1Pool::default();
+        for _ in 0..3 {
+            assert_eq!(&pooled_get(&pool, addr).await[..], b"ok");
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 
     #[tokio::test]

@@ -22,8 +22,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use super::net::{
-    connect, send_http1, serve_connection, HttpClientError, HttpRequest, HttpResponse, SocketAddr,
-    TcpListener,
+    connect, send_http1, serve_connection, Http1Conn, HttpClientError, HttpRequest, HttpResponse,
+    SocketAddr, TcpListener,
 };
 use super::task::{spawn, Shutdown};
 
@@ -300,6 +300,15 @@ async fn handshake(
             format!("TLS handshake with {addr} took longer than {limit:?}"),
         ))),
     }
+}
+
+/// Opens an HTTPS (HTTP/1.1 over TLS) connection to `host` at `addr`.
+pub async fn connect_https(
+    addr: SocketAddr,
+    host: &str,
+    config: Arc<rustls::ClientConfig>,
+) -> Result<Http1Conn, HttpClientError> {
+    Http1Conn::open(handshake(addr, host, config).await?).await
 }
 
 /// Sends one HTTPS request over a fresh connection and returns the response as soon as its
