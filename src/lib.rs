@@ -10,4 +10,5 @@ pub mod api;
 pub mod apiserver;
 pub mod client;
 pub mod platform;
+pub mod scheduler;
 pub mod store;

@@ -17,6 +17,7 @@ pub mod core;
 pub mod discovery;
 pub mod kind;
 pub mod meta;
+pub mod quantity;
 pub mod rbac;
 pub mod selector;
 pub mod status;

@@ -1,0 +1,430 @@
+//! One scheduling cycle as a pure function: filter the nodes, score the feasible ones, pick
+//! the best (ties broken by the caller's seeded random numbers), or explain why none fits in
+//! upstream's `FailedScheduling` words.
+//!
+//! As upstream, a cycle stops filtering once it has found enough feasible nodes
+//! (`percentageOfNodesToScore`) and the next cycle starts where this one stopped, so large
+//! clusters are not scanned whole for every pod while every node still gets its turn.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::plugins::{Plugin, Reject};
+use super::snapshot::{NodeInfo, PodInfo, Snapshot};
+
+/// Below this many nodes every node is evaluated (upstream `minFeasibleNodesToFind`).
+pub const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
+/// The smallest adaptive percentage (upstream `minFeasibleNodesPercentageToFind`).
+pub const MIN_FEASIBLE_NODES_PERCENTAGE: usize = 5;
+
+/// The configured plugins and their score weights.
+pub struct Framework {
+    plugins: Vec<(Box<dyn Plugin>, i64)>,
+    /// `percentageOfNodesToScore`: 0 means upstream's adaptive default.
+    pub percentage_of_nodes_to_score: usize,
+}
+
+/// The chosen node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub node: String,
+    pub score: i64,
+    /// Nodes filtered, and how many of them were feasible.
+    pub evaluated: usize,
+    pub feasible: usize,
+}
+
+/// Why no node fits: each reason with the number of nodes that gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FitError {
+    pub nodes: usize,
+    pub reasons: BTreeMap<String, usize>,
+    /// Nodes where only resolvable reasons failed (preemption could help there).
+    pub resolvable_nodes: Vec<String>,
+}
+
+impl fmt::Display for FitError {
+    /// `0/5 nodes are available: 3 Insufficient cpu, 2 node(s) had untolerated taint {a: b}.`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = self
+            .reasons
+            .iter()
+            .map(|(reason, n)| format!("{n} {reason}"))
+            .collect();
+        // Upstream sorts the "<count> <reason>" strings.
+        parts.sort();
+        write!(f, "0/{} nodes are available", self.nodes)?;
+        if parts.is_empty() {
+            return write!(f, ".");
+        }
+        write!(f, ": {}.", parts.join(", "))
+    }
+}
+
+impl Framework {
+    pub fn new(plugins: Vec<(Box<dyn Plugin>, i64)>) -> Framework {
+        Framework {
+            plugins,
+            percentage_of_nodes_to_score: 0,
+        }
+    }
+
+    pub fn with_defaults() -> Framework {
+        Framework::new(super::plugins::default_plugins())
+    }
+
+    /// How many feasible nodes to find before scoring (upstream `numFeasibleNodesToFind`).
+    pub fn feasible_nodes_to_find(&self, nodes: usize) -> usize {
+        if nodes < MIN_FEASIBLE_NODES_TO_FIND || self.percentage_of_nodes_to_score >= 100 {
+            return nodes;
+        }
+        let percentage = match self.percentage_of_nodes_to_score {
+            0 => (50 - nodes / 125).max(MIN_FEASIBLE_NODES_PERCENTAGE),
+            p => p,
+        };
+        (nodes * percentage / 100).max(MIN_FEASIBLE_NODES_TO_FIND)
+    }
+
+    /// Runs every filter; the first rejection's reasons, as upstream stops at the first.
+    pub fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
+        self.plugins
+            .iter()
+            .try_for_each(|(p, _)| p.filter(pod, node))
+    }
+
+    /// Picks a node for `pod`. `start` is where the previous cycle stopped (the returned
+    /// index is where the next one starts); `random` draws the tie-breaks.
+    pub fn schedule(
+        &self,
+        pod: &PodInfo,
+        snap: &Snapshot,
+        start: usize,
+        random: &mut dyn FnMut() -> u64,
+    ) -> (Result<Placement, FitError>, usize) {
+        let nodes: Vec<&NodeInfo> = snap.schedulable_nodes().collect();
+        let n = nodes.len();
+        let want = self.feasible_nodes_to_find(n);
+        let mut feasible = Vec::new();
+        let mut reasons = BTreeMap::new();
+        let mut resolvable_nodes = Vec::new();
+        let mut evaluated = 0;
+        for i in 0..n {
+            if feasible.len() >= want {
+                break;
+            }
+            let node = nodes[(start + i) % n];
+            evaluated += 1;
+            match self.filter(pod, node) {
+                Ok(()) => feasible.push(node),
+                Err(r) => {
+                    for reason in r.reasons {
+                        *reasons.entry(reason).or_insert(0) += 1;
+                    }
+                    if !r.unresolvable {
+                        resolvable_nodes.push(node.name().to_string());
+                    }
+                }
+            }
+        }
+        let next = if n == 0 { 0 } else { (start + evaluated) % n };
+        if feasible.is_empty() {
+            resolvable_nodes.sort();
+            let err = FitError {
+                nodes: n,
+                reasons,
+                resolvable_nodes,
+            };
+            return (Err(err), next);
+        }
+        let scores = self.score(pod, &feasible);
+        let (best, score) = select(&feasible, &scores, random);
+        let placement = Placement {
+            node: best.to_string(),
+            score,
+            evaluated,
+            feasible: feasible.len(),
+        };
+        (Ok(placement), next)
+    }
+
+    /// The weighted sum of every scoring plugin's normalized scores, per feasible node.
+    fn score(&self, pod: &PodInfo, feasible: &[&NodeInfo]) -> Vec<i64> {
+        let mut total = vec![0i64; feasible.len()];
+        if feasible.len() == 1 {
+            return total; // Nothing to rank.
+        }
+        for (plugin, weight) in self.plugins.iter().filter(|(p, _)| p.scores()) {
+            let mut s: Vec<i64> = feasible.iter().map(|n| plugin.score(pod, n)).collect();
+            plugin.normalize(&mut s);
+            for (t, s) in total.iter_mut().zip(s) {
+                debug_assert!((0..=super::plugins::MAX_NODE_SCORE).contains(&s));
+                *t += s * weight;
+            }
+        }
+        total
+    }
+}
+
+/// The highest-scoring node; among equals each is equally likely (reservoir sampling, as
+/// upstream's `selectHost`), drawn from `random` so a seed replays the choice.
+fn select<'a>(
+    feasible: &[&'a NodeInfo],
+    scores: &[i64],
+    random: &mut dyn FnMut() -> u64,
+) -> (&'a str, i64) {
+    assert_eq!(feasible.len(), scores.len());
+    let mut best = 0;
+    let mut ties = 1u64;
+    for i in 1..feasible.len() {
+        if scores[i] > scores[best] {
+            best = i;
+            ties = 1;
+        } else if scores[i] == scores[best] {
+            ties += 1;
+            if random().is_multiple_of(ties) {
+                best = i;
+            }
+        }
+    }
+    (feasible[best].name(), scores[best])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::snapshot::{Cache, PodInfo};
+    use super::*;
+    use crate::api::quantity;
+    use crate::api::{Node, Pod};
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+    use std::sync::Arc;
+
+    fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+        let mut x = seed | 1;
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+
+    fn node(name: &str, cpu: u32, mem_gi: u32, pods: u32, taint: bool, zone: u8) -> Arc<Node> {
+        let taints = if taint {
+            json!([{"key": "dedicated", "value": "db", "effect": "NoSchedule"}])
+        } else {
+            json!([])
+        };
+        Arc::new(
+            serde_json::from_value(
+                json!({"metadata": {"name": name, "labels": {"zone": format!("z{zone}")}},
+                "spec": {"taints": taints},
+                "status": {"allocatable": {"cpu": cpu.to_string(), "memory": format!("{mem_gi}Gi"),
+                    "pods": pods.to_string()}}}),
+            )
+            .unwrap(),
+        )
+    }
+
+    fn pod(name: &str, milli_cpu: u32, mem_mi: u32, tolerate: bool, zone: Option<u8>) -> Arc<Pod> {
+        let mut spec = json!({"containers": [{"name": "c", "resources": {"requests":
+            {"cpu": format!("{milli_cpu}m"), "memory": format!("{mem_mi}Mi")}}}]});
+        if tolerate {
+            spec["tolerations"] = json!([{"key": "dedicated", "operator": "Exists"}]);
+        }
+        if let Some(z) = zone {
+            spec["nodeSelector"] = json!({"zone": format!("z{z}")});
+        }
+        Arc::new(
+            serde_json::from_value(
+                json!({"metadata": {"name": name, "namespace": "d"}, "spec": spec}),
+            )
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn failed_scheduling_counts_reasons_as_upstream() {
+        let mut c = Cache::default();
+        for i in 0..3 {
+            c.upsert_node(node(&format!("n{i}"), 1, 1, 10, false, 0));
+        }
+        for i in 3..5 {
+            c.upsert_node(node(&format!("n{i}"), 8, 8, 10, true, 0));
+        }
+        let fw = Framework::with_defaults();
+        let p = PodInfo::new(pod("p", 2000, 10, false, None));
+        let (r, _) = fw.schedule(&p, c.snapshot(), 0, &mut xorshift(1));
+        let err = r.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "0/5 nodes are available: 2 node(s) had untolerated taint {dedicated: db}, 3 Insufficient cpu."
+        );
+        assert_eq!(err.resolvable_nodes, ["n0", "n1", "n2"]);
+        let tolerant = PodInfo::new(pod("q", 2000, 10, true, None));
+        let (r, _) = fw.schedule(&tolerant, c.snapshot(), 0, &mut xorshift(1));
+        let node = r.unwrap().node;
+        assert!(
+            node == "n3" || node == "n4",
+            "only the big nodes have room: {node}"
+        );
+    }
+
+    #[test]
+    fn large_clusters_stop_after_enough_feasible_nodes() {
+        let fw = Framework::with_defaults();
+        assert_eq!(fw.feasible_nodes_to_find(50), 50);
+        assert_eq!(fw.feasible_nodes_to_find(1000), 420);
+        assert_eq!(fw.feasible_nodes_to_find(5000), 500);
+        let mut c = Cache::default();
+        for i in 0..1000 {
+            c.upsert_node(node(&format!("n{i:04}"), 4, 8, 110, false, 0));
+        }
+        let p = PodInfo::new(pod("p", 100, 10, false, None));
+        let (r, next) = fw.schedule(&p, c.snapshot(), 900, &mut xorshift(3));
+        let placed = r.unwrap();
+        assert_eq!((placed.evaluated, placed.feasible), (420, 420));
+        assert_eq!(
+            next,
+            (900 + 420) % 1000,
+            "the next cycle starts where this stopped"
+        );
+    }
+
+    /// A node: cpu cores, memory GiB, max pods, tainted, zone.
+    type NodeSpec = (u32, u32, u32, bool, u8);
+    /// A pod: millicores, memory MiB, tolerates the taint, zone selector.
+    type PodSpec = (u32, u32, bool, Option<u8>);
+    type Placed = Vec<(Arc<Pod>, Option<String>)>;
+
+    /// A cluster and a stream of pods drawn from a seed.
+    fn cluster() -> impl Strategy<Value = (Vec<NodeSpec>, Vec<PodSpec>)> {
+        (
+            proptest::collection::vec((1u32..8, 1u32..16, 1u32..12, any::<bool>(), 0u8..3), 1..12),
+            proptest::collection::vec(
+                (
+                    0u32..3000,
+                    0u32..4096,
+                    any::<bool>(),
+                    proptest::option::of(0u8..3),
+                ),
+                1..80,
+            ),
+        )
+    }
+
+    /// Schedules every pod in turn, assuming each placement; returns the placements.
+    fn run(nodes: &[NodeSpec], pods: &[PodSpec], seed: u64) -> (Cache, Placed) {
+        let fw = Framework::with_defaults();
+        let mut c = Cache::default();
+        for (i, &(cpu, mem, max_pods, taint, zone)) in nodes.iter().enumerate() {
+            c.upsert_node(node(&format!("n{i}"), cpu, mem, max_pods, taint, zone));
+        }
+        let mut random = xorshift(seed);
+        let (mut start, mut out) = (0, Vec::new());
+        for (i, &(cpu, mem, tol, zone)) in pods.iter().enumerate() {
+            let p = pod(&format!("p{i}"), cpu, mem, tol, zone);
+            let info = Arc::new(PodInfo::new(p.clone()));
+            let before = c.snapshot().clone();
+            let (r, next) = fw.schedule(&info, &before, start, &mut random);
+            start = next;
+            match r {
+                Ok(placed) => {
+                    // Every filter passes against the state the decision was made on.
+                    assert!(fw.filter(&info, &before.nodes[&placed.node]).is_ok());
+                    c.assume(info, &placed.node, 0);
+                    out.push((p, Some(placed.node)));
+                }
+                Err(e) => {
+                    // Small clusters are scanned whole: unschedulable means no node fits.
+                    for n in before.schedulable_nodes() {
+                        assert!(fw.filter(&info, n).is_err(), "{} fits {e}", n.name());
+                    }
+                    out.push((p, None));
+                }
+            }
+        }
+        (c, out)
+    }
+
+    fn requested(p: &Pod, what: &str) -> i64 {
+        let v: &Value =
+            &serde_json::to_value(&p.spec.containers[0].resources.requests).unwrap()[what];
+        let q = quantity::parse(v.as_str().unwrap()).unwrap();
+        if what == "cpu" {
+            q.milli_value()
+        } else {
+            q.value()
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// No node is ever given more than it has (recomputed from the placements, not from
+        /// the scheduler's own accounting), and every placement honours taints and selectors.
+        #[test]
+        fn nodes_are_never_overcommitted((nodes, pods) in cluster(), seed in any::<u64>()) {
+            let (_, placed) = run(&nodes, &pods, seed);
+            for (i, &(cpu, mem, max_pods, taint, zone)) in nodes.iter().enumerate() {
+                let name = format!("n{i}");
+                let here: Vec<&Arc<Pod>> = placed.iter()
+                    .filter(|(_, n)| n.as_deref() == Some(name.as_str())).map(|(p, _)| p).collect();
+                let cpu_used: i64 = here.iter().map(|p| requested(p, "cpu")).sum();
+                let mem_used: i64 = here.iter().map(|p| requested(p, "memory")).sum();
+                prop_assert!(cpu_used <= i64::from(cpu) * 1000);
+                prop_assert!(mem_used <= i64::from(mem) << 30);
+                prop_assert!(here.len() <= max_pods as usize);
+                for p in &here {
+                    prop_assert!(!taint || !p.spec.tolerations.is_empty());
+                    if let Some(z) = p.spec.node_selector.get("zone") {
+                        prop_assert_eq!(z, &format!("z{zone}"));
+                    }
+                }
+            }
+        }
+
+        /// The same seed gives the same placements; the cache's totals match the placements.
+        #[test]
+        fn same_seed_same_placements((nodes, pods) in cluster(), seed in any::<u64>()) {
+            let (cache, a) = run(&nodes, &pods, seed);
+            let (_, b) = run(&nodes, &pods, seed);
+            let names = |v: &Placed| v.iter().map(|(_, n)| n.clone()).collect::<Vec<_>>();
+            prop_assert_eq!(names(&a), names(&b));
+            let placed = a.iter().filter(|(_, n)| n.is_some()).count() as i64;
+            let counted: i64 = cache.snapshot().nodes.values().map(|n| n.requested.pods).sum();
+            prop_assert_eq!(placed, counted);
+        }
+    }
+
+    #[test]
+    fn ties_are_broken_by_the_seed_and_spread() {
+        let mut c = Cache::default();
+        for i in 0..4 {
+            c.upsert_node(node(&format!("n{i}"), 4, 8, 110, false, 0));
+        }
+        let fw = Framework::with_defaults();
+        let p = PodInfo::new(pod("p", 100, 10, false, None));
+        let chosen: std::collections::BTreeSet<String> = (0..32)
+            .map(|seed| {
+                fw.schedule(&p, c.snapshot(), 0, &mut xorshift(seed))
+                    .0
+                    .unwrap()
+                    .node
+            })
+            .collect();
+        assert!(
+            chosen.len() > 1,
+            "equal nodes are drawn at random: {chosen:?}"
+        );
+        let once = fw
+            .schedule(&p, c.snapshot(), 0, &mut xorshift(7))
+            .0
+            .unwrap();
+        let again = fw
+            .schedule(&p, c.snapshot(), 0, &mut xorshift(7))
+            .0
+            .unwrap();
+        assert_eq!(once, again);
+    }
+}

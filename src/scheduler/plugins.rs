@@ -1,0 +1,488 @@
+//! The filter and score plugins, each upstream's behaviour and reason text: NodeName,
+//! NodeUnschedulable, NodeResourcesFit (with the LeastAllocated score), NodeAffinity,
+//! TaintToleration and NodeResourcesBalancedAllocation.
+//!
+//! A filter answers whether a pod may go to a node and, if not, why (the reason strings are
+//! what `FailedScheduling` events count). A score ranks the nodes that passed, 0..=100 after
+//! normalization; the framework weighs and sums them.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::snapshot::{NodeInfo, PodInfo, Resources};
+use crate::api::core::{Taint, Toleration};
+
+/// Highest score a plugin gives a node (upstream `MaxNodeScore`).
+pub const MAX_NODE_SCORE: i64 = 100;
+/// The taint a cordoned node is treated as having.
+pub const UNSCHEDULABLE_TAINT_KEY: &str = "node.kubernetes.io/unschedulable";
+
+/// Why a node cannot take a pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    pub reasons: Vec<String>,
+    /// Removing other pods from the node would not help (preemption skips such nodes).
+    pub unresolvable: bool,
+}
+
+impl Reject {
+    fn resolvable(reasons: Vec<String>) -> Reject {
+        Reject {
+            reasons,
+            unresolvable: false,
+        }
+    }
+
+    fn unresolvable(reason: &str) -> Reject {
+        Reject {
+            reasons: vec![reason.to_string()],
+            unresolvable: true,
+        }
+    }
+}
+
+/// One plugin at the filter and score extension points.
+pub trait Plugin: Send + Sync {
+    fn name(&self) -> &'static str;
+
+    /// Whether `pod` fits `node`.
+    fn filter(&self, _pod: &PodInfo, _node: &NodeInfo) -> Result<(), Reject> {
+        Ok(())
+    }
+
+    /// Whether the plugin scores at all (the framework skips the rest for it).
+    fn scores(&self) -> bool {
+        false
+    }
+
+    /// A raw score for a node that passed every filter.
+    fn score(&self, _pod: &PodInfo, _node: &NodeInfo) -> i64 {
+        0
+    }
+
+    /// Maps the raw scores of all feasible nodes onto 0..=[`MAX_NODE_SCORE`] in place.
+    fn normalize(&self, _scores: &mut [i64]) {}
+}
+
+/// Scales scores so the highest becomes [`MAX_NODE_SCORE`] (or, `reverse`, the lowest does).
+fn normalize_to_max(scores: &mut [i64], reverse: bool) {
+    let max = scores.iter().copied().max().unwrap_or(0);
+    for s in scores.iter_mut() {
+        let scaled = if max == 0 {
+            0
+        } else {
+            *s * MAX_NODE_SCORE / max
+        };
+        *s = if reverse {
+            MAX_NODE_SCORE - scaled
+        } else {
+            scaled
+        };
+    }
+    if reverse && max == 0 {
+        scores.iter_mut().for_each(|s| *s = MAX_NODE_SCORE);
+    }
+}
+
+/// `spec.nodeName` set before scheduling: only that node.
+pub struct NodeName;
+
+impl Plugin for NodeName {
+    fn name(&self) -> &'static str {
+        "NodeName"
+    }
+
+    fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
+        let want = &pod.pod.spec.node_name;
+        if want.is_empty() || want == node.name() {
+            return Ok(());
+        }
+        Err(Reject::unresolvable(
+            "node(s) didn't match the requested node name",
+        ))
+    }
+}
+
+/// Cordoned nodes take only pods that tolerate the unschedulable taint.
+pub struct NodeUnschedulable;
+
+impl Plugin for NodeUnschedulable {
+    fn name(&self) -> &'static str {
+        "NodeUnschedulable"
+    }
+
+    fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
+        let cordoned = node
+            .node
+            .as_ref()
+            .is_some_and(|n| n.spec.unschedulable == Some(true));
+        let taint = Taint {
+            key: UNSCHEDULABLE_TAINT_KEY.into(),
+            effect: "NoSchedule".into(),
+            ..Taint::default()
+        };
+        if cordoned
+            && !pod
+                .pod
+                .spec
+                .tolerations
+                .iter()
+                .any(|t| tolerates(t, &taint))
+        {
+            return Err(Reject::unresolvable("node(s) were unschedulable"));
+        }
+        Ok(())
+    }
+}
+
+/// Requests must fit in what the node has left; scored by what would be left (LeastAllocated).
+pub struct NodeResourcesFit;
+
+impl Plugin for NodeResourcesFit {
+    fn name(&self) -> &'static str {
+        "NodeResourcesFit"
+    }
+
+    fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
+        let (want, used, have) = (&pod.requests, &node.requested, &node.allocatable);
+        let mut reasons = Vec::new();
+        if used.pods + 1 > have.pods {
+            reasons.push("Too many pods".to_string());
+        }
+        if want.milli_cpu > 0 && used.milli_cpu + want.milli_cpu > have.milli_cpu {
+            reasons.push("Insufficient cpu".to_string());
+        }
+        if want.memory > 0 && used.memory + want.memory > have.memory {
+            reasons.push("Insufficient memory".to_string());
+        }
+        if reasons.is_empty() {
+            Ok(())
+        } else {
+            Err(Reject::resolvable(reasons))
+        }
+    }
+
+    fn scores(&self) -> bool {
+        true
+    }
+
+    /// Upstream LeastAllocated with cpu and memory weighted 1 each.
+    fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
+        let (used, have) = after(pod, node);
+        let free = |used: i64, have: i64| {
+            if have == 0 || used > have {
+                0
+            } else {
+                (have - used) * MAX_NODE_SCORE / have
+            }
+        };
+        (free(used.milli_cpu, have.milli_cpu) + free(used.memory, have.memory)) / 2
+    }
+}
+
+/// What the node would have requested (non-zero accounting) with the pod, and its allocatable.
+fn after(pod: &PodInfo, node: &NodeInfo) -> (Resources, Resources) {
+    let mut used = node.non_zero_requested;
+    used.add(&pod.non_zero);
+    (used, node.allocatable)
+}
+
+/// Prefers nodes whose CPU and memory would be used in equal shares.
+pub struct BalancedAllocation;
+
+impl Plugin for BalancedAllocation {
+    fn name(&self) -> &'static str {
+        "NodeResourcesBalancedAllocation"
+    }
+
+    fn scores(&self) -> bool {
+        true
+    }
+
+    /// Upstream: (1 − standard deviation of the used fractions) × 100; with two resources
+    /// the deviation is half their difference.
+    fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
+        let (used, have) = after(pod, node);
+        let fraction = |used: i64, have: i64| {
+            if have == 0 {
+                1.0
+            } else {
+                (used as f64 / have as f64).min(1.0)
+            }
+        };
+        let cpu = fraction(used.milli_cpu, have.milli_cpu);
+        let mem = fraction(used.memory, have.memory);
+        let std = (cpu - mem).abs() / 2.0;
+        ((1.0 - std) * MAX_NODE_SCORE as f64) as i64
+    }
+}
+
+/// Whether `t` tolerates `taint` (upstream `ToleratesTaint`).
+pub fn tolerates(t: &Toleration, taint: &Taint) -> bool {
+    if !t.effect.is_empty() && t.effect != taint.effect {
+        return false;
+    }
+    if !t.key.is_empty() && t.key != taint.key {
+        return false;
+    }
+    match t.operator.as_str() {
+        "Exists" => true,
+        "" | "Equal" => t.value == taint.value,
+        _ => false,
+    }
+}
+
+/// NoSchedule and NoExecute taints must be tolerated; PreferNoSchedule ones lower the score.
+pub struct TaintToleration;
+
+impl Plugin for TaintToleration {
+    fn name(&self) -> &'static str {
+        "TaintToleration"
+    }
+
+    fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
+        let Some(n) = &node.node else { return Ok(()) };
+        let tolerations = &pod.pod.spec.tolerations;
+        let untolerated = n.spec.taints.iter().find(|taint| {
+            matches!(taint.effect.as_str(), "NoSchedule" | "NoExecute")
+                && !tolerations.iter().any(|t| tolerates(t, taint))
+        });
+        match untolerated {
+            None => Ok(()),
+            Some(t) => Err(Reject::unresolvable(&format!(
+                "node(s) had untolerated taint {{{}: {}}}",
+                t.key, t.value
+            ))),
+        }
+    }
+
+    fn scores(&self) -> bool {
+        true
+    }
+
+    /// The number of PreferNoSchedule taints the pod does not tolerate (fewer is better).
+    fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
+        let Some(n) = &node.node else { return 0 };
+        let tolerations = &pod.pod.spec.tolerations;
+        n.spec
+            .taints
+            .iter()
+            .filter(|taint| taint.effect == "PreferNoSchedule")
+            .filter(|taint| !tolerations.iter().any(|t| tolerates(t, taint)))
+            .count() as i64
+    }
+
+    fn normalize(&self, scores: &mut [i64]) {
+        normalize_to_max(scores, true);
+    }
+}
+
+/// `nodeSelector` and required node affinity filter; preferred node affinity scores.
+pub struct NodeAffinity;
+
+impl Plugin for NodeAffinity {
+    fn name(&self) -> &'static str {
+        "NodeAffinity"
+    }
+
+    fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
+        let Some(n) = &node.node else { return Ok(()) };
+        let labels = &n.metadata.labels;
+        let spec = &pod.pod.spec;
+        let selector_ok = spec
+            .node_selector
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v));
+        let required = &node_affinity(&pod.pod.spec.affinity)
+            ["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"];
+        let affinity_ok = match required.as_array() {
+            None => true,
+            Some(terms) => terms
+                .iter()
+                .any(|t| term_matches(t, labels, &n.metadata.name)),
+        };
+        if selector_ok && affinity_ok {
+            Ok(())
+        } else {
+            Err(Reject::unresolvable(
+                "node(s) didn't match Pod's node affinity/selector",
+            ))
+        }
+    }
+
+    fn scores(&self) -> bool {
+        true
+    }
+
+    fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
+        let Some(n) = &node.node else { return 0 };
+        let preferred = &node_affinity(&pod.pod.spec.affinity)
+            ["preferredDuringSchedulingIgnoredDuringExecution"];
+        let Some(terms) = preferred.as_array() else {
+            return 0;
+        };
+        terms
+            .iter()
+            .filter(|t| term_matches(&t["preference"], &n.metadata.labels, &n.metadata.name))
+            .map(|t| t["weight"].as_i64().unwrap_or(0))
+            .sum()
+    }
+
+    fn normalize(&self, scores: &mut [i64]) {
+        normalize_to_max(scores, false);
+    }
+}
+
+fn node_affinity(affinity: &Option<Value>) -> &Value {
+    static NULL: Value = Value::Null;
+    affinity.as_ref().map_or(&NULL, |a| &a["nodeAffinity"])
+}
+
+/// One node selector term: every expression and field requirement holds. An empty term
+/// matches nothing, as upstream.
+pub fn term_matches(term: &Value, labels: &BTreeMap<String, String>, node_name: &str) -> bool {
+    let exprs = term["matchExpressions"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    let fields = term["matchFields"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    if exprs.is_empty() && fields.is_empty() {
+        return false;
+    }
+    let fields_ok = fields.iter().all(|f| {
+        let name = BTreeMap::from([("metadata.name".to_string(), node_name.to_string())]);
+        requirement_matches(f, &name)
+    });
+    fields_ok && exprs.iter().all(|e| requirement_matches(e, labels))
+}
+
+/// A node selector requirement: In, NotIn, Exists, DoesNotExist, Gt, Lt.
+fn requirement_matches(req: &Value, labels: &BTreeMap<String, String>) -> bool {
+    let key = req["key"].as_str().unwrap_or("");
+    let values: Vec<&str> = req["values"]
+        .as_array()
+        .map(|v| v.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let value = labels.get(key);
+    let compare = |want_greater: bool| {
+        let (Some(v), [bound]) = (value, values.as_slice()) else {
+            return false;
+        };
+        match (v.parse::<i64>(), bound.parse::<i64>()) {
+            (Ok(v), Ok(b)) => (want_greater && v > b) || (!want_greater && v < b),
+            _ => false,
+        }
+    };
+    match req["operator"].as_str().unwrap_or("") {
+        "In" => value.is_some_and(|v| values.contains(&v.as_str())),
+        "NotIn" => value.is_none_or(|v| !values.contains(&v.as_str())),
+        "Exists" => value.is_some(),
+        "DoesNotExist" => value.is_none(),
+        "Gt" => compare(true),
+        "Lt" => compare(false),
+        _ => false,
+    }
+}
+
+/// The default plugins with upstream's score weights.
+pub fn default_plugins() -> Vec<(Box<dyn Plugin>, i64)> {
+    vec![
+        (Box::new(NodeName), 1),
+        (Box::new(NodeUnschedulable), 1),
+        (Box::new(NodeResourcesFit), 1),
+        (Box::new(NodeAffinity), 2),
+        (Box::new(TaintToleration), 3),
+        (Box::new(BalancedAllocation), 1),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Node, Pod};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn node(v: Value) -> NodeInfo {
+        NodeInfo::new(Arc::new(serde_json::from_value::<Node>(v).unwrap()))
+    }
+
+    fn pod(v: Value) -> PodInfo {
+        PodInfo::new(Arc::new(serde_json::from_value::<Pod>(v).unwrap()))
+    }
+
+    #[test]
+    fn tolerations_match_as_upstream() {
+        let taint = Taint {
+            key: "k".into(),
+            value: "v".into(),
+            effect: "NoSchedule".into(),
+            ..Taint::default()
+        };
+        let t = |v: Value| serde_json::from_value::<Toleration>(v).unwrap();
+        assert!(tolerates(&t(json!({"key": "k", "value": "v"})), &taint));
+        assert!(tolerates(
+            &t(json!({"key": "k", "operator": "Exists"})),
+            &taint
+        ));
+        assert!(tolerates(&t(json!({"operator": "Exists"})), &taint));
+        assert!(!tolerates(&t(json!({"key": "k", "value": "w"})), &taint));
+        assert!(!tolerates(
+            &t(json!({"key": "k", "operator": "Exists", "effect": "NoExecute"})),
+            &taint
+        ));
+    }
+
+    #[test]
+    fn filters_give_upstream_reasons() {
+        let n = node(
+            json!({"metadata": {"name": "n1", "labels": {"zone": "a", "gen": "5"}},
+            "spec": {"taints": [{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]},
+            "status": {"allocatable": {"cpu": "1", "memory": "1Gi", "pods": "1"}}}),
+        );
+        let p = pod(
+            json!({"metadata": {"name": "p", "namespace": "d"}, "spec": {
+            "containers": [{"name": "c", "resources": {"requests": {"cpu": "2", "memory": "2Gi"}}}]}}),
+        );
+        let fit = NodeResourcesFit.filter(&p, &n).unwrap_err();
+        assert_eq!(fit.reasons, ["Insufficient cpu", "Insufficient memory"]);
+        let taint = TaintToleration.filter(&p, &n).unwrap_err();
+        assert_eq!(
+            taint.reasons,
+            ["node(s) had untolerated taint {dedicated: db}"]
+        );
+        let picky = pod(json!({"spec": {"nodeSelector": {"zone": "b"}}}));
+        assert!(NodeAffinity.filter(&picky, &n).is_err());
+        let gt = pod(json!({"spec": {"affinity": {"nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "gen", "operator": "Gt", "values": ["4"]}]}]}}}}}));
+        assert!(NodeAffinity.filter(&gt, &n).is_ok());
+        let by_name = pod(json!({"spec": {"affinity": {"nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n2"]}]}]}}}}}));
+        assert!(NodeAffinity.filter(&by_name, &n).is_err());
+        let elsewhere = pod(json!({"spec": {"nodeName": "n2"}}));
+        assert!(NodeName.filter(&elsewhere, &n).unwrap_err().unresolvable);
+        let cordoned = node(json!({"metadata": {"name": "n3"}, "spec": {"unschedulable": true}}));
+        assert!(NodeUnschedulable.filter(&picky, &cordoned).is_err());
+    }
+
+    #[test]
+    fn scores_prefer_free_and_balanced_nodes() {
+        let p = pod(json!({"spec": {"containers": [{"name": "c",
+            "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}]}}));
+        let big = node(json!({"metadata": {"name": "big"},
+            "status": {"allocatable": {"cpu": "8", "memory": "8Gi", "pods": "10"}}}));
+        let small = node(json!({"metadata": {"name": "small"},
+            "status": {"allocatable": {"cpu": "2", "memory": "2Gi", "pods": "10"}}}));
+        assert!(NodeResourcesFit.score(&p, &big) > NodeResourcesFit.score(&p, &small));
+        let skewed = node(json!({"metadata": {"name": "skewed"},
+            "status": {"allocatable": {"cpu": "2", "memory": "64Gi", "pods": "10"}}}));
+        assert!(BalancedAllocation.score(&p, &small) > BalancedAllocation.score(&p, &skewed));
+        let mut s = vec![0, 2, 1];
+        TaintToleration.normalize(&mut s);
+        assert_eq!(s, [100, 0, 50]);
+    }
+}

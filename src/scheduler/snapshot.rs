@@ -1,0 +1,362 @@
+//! What the scheduler knows about the cluster: nodes with what is placed on them, and the
+//! pods it has assumed onto nodes but not yet seen bound. One scheduling cycle reads a
+//! [`Snapshot`]; the [`Cache`] keeps it up to date from the informers and from the
+//! scheduler's own decisions.
+//!
+//! An assumed pod counts on its node from the moment it is chosen, so the next cycle does not
+//! place a second pod into the same room before the binding comes back through the watch.
+//! If the binding never shows up, the assumption expires and the room is freed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::api::core::{PodSpec, ResourceRequirements};
+use crate::api::quantity;
+use crate::api::{Node, Pod};
+
+/// How long an assumed pod holds its room without its binding being observed
+/// (upstream's scheduler cache TTL is 15 minutes with durable binding; we bind synchronously,
+/// so the watch confirms within seconds or the API server refused).
+pub const ASSUMED_POD_TTL_MS: i64 = 30_000;
+/// Upstream's defaults for scoring a pod that requests nothing (`DefaultMilliCPURequest`,
+/// `DefaultMemoryRequest`): so that many request-less pods still spread.
+pub const DEFAULT_MILLI_CPU_REQUEST: i64 = 100;
+pub const DEFAULT_MEMORY_REQUEST_BYTES: i64 = 200 * 1024 * 1024;
+
+/// Amounts the scheduler compares: CPU in millicores, memory in bytes, and pod count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub milli_cpu: i64,
+    pub memory: i64,
+    pub pods: i64,
+}
+
+impl Resources {
+    pub fn add(&mut self, o: &Resources) {
+        self.milli_cpu += o.milli_cpu;
+        self.memory += o.memory;
+        self.pods += o.pods;
+    }
+
+    pub fn sub(&mut self, o: &Resources) {
+        self.milli_cpu -= o.milli_cpu;
+        self.memory -= o.memory;
+        self.pods -= o.pods;
+        assert!(
+            self.milli_cpu >= 0 && self.memory >= 0 && self.pods >= 0,
+            "removed more than was added: {self:?}"
+        );
+    }
+}
+
+/// CPU (millicores) and memory (bytes) of a resource list; unparsable quantities count as
+/// zero (the API server validates them on the way in).
+fn amounts(list: &BTreeMap<String, String>) -> (i64, i64) {
+    let q = |name: &str| list.get(name).and_then(|s| quantity::parse(s).ok());
+    let cpu = q("cpu").map_or(0, |q| q.milli_value().max(0));
+    let memory = q("memory").map_or(0, |q| q.value().max(0));
+    (cpu, memory)
+}
+
+fn requests_of(r: &ResourceRequirements) -> (i64, i64) {
+    amounts(&r.requests)
+}
+
+/// What a pod requests (upstream `computePodResourceRequest`): the larger of the sum over its
+/// containers and the largest init container, per resource; one pod slot. With
+/// `non_zero`, containers that request nothing count upstream's scoring defaults.
+pub fn pod_requests(spec: &PodSpec, non_zero: bool) -> Resources {
+    let container = |r: &ResourceRequirements| {
+        let (mut cpu, mut mem) = requests_of(r);
+        if non_zero {
+            if !r.requests.contains_key("cpu") {
+                cpu = DEFAULT_MILLI_CPU_REQUEST;
+            }
+            if !r.requests.contains_key("memory") {
+                mem = DEFAULT_MEMORY_REQUEST_BYTES;
+            }
+        }
+        (cpu, mem)
+    };
+    let (mut cpu, mut mem) = (0, 0);
+    for c in &spec.containers {
+        let (c_cpu, c_mem) = container(&c.resources);
+        cpu += c_cpu;
+        mem += c_mem;
+    }
+    for c in &spec.init_containers {
+        let (c_cpu, c_mem) = container(&c.resources);
+        cpu = cpu.max(c_cpu);
+        mem = mem.max(c_mem);
+    }
+    Resources {
+        milli_cpu: cpu,
+        memory: mem,
+        pods: 1,
+    }
+}
+
+/// A pod with what the scheduler derives from it once.
+#[derive(Debug, Clone)]
+pub struct PodInfo {
+    /// `namespace/name`.
+    pub key: String,
+    pub pod: Arc<Pod>,
+    pub requests: Resources,
+    /// Requests with the scoring defaults for containers that request nothing.
+    pub non_zero: Resources,
+    pub priority: i32,
+}
+
+impl PodInfo {
+    pub fn new(pod: Arc<Pod>) -> PodInfo {
+        PodInfo {
+            key: format!("{}/{}", pod.metadata.namespace, pod.metadata.name),
+            requests: pod_requests(&pod.spec, false),
+            non_zero: pod_requests(&pod.spec, true),
+            priority: pod.spec.priority.unwrap_or(0),
+            pod,
+        }
+    }
+}
+
+/// A node and the pods placed on it (bound or assumed).
+#[derive(Debug, Clone, Default)]
+pub struct NodeInfo {
+    /// `None` while pods name a node the cache has not seen (or no longer has).
+    pub node: Option<Arc<Node>>,
+    pub allocatable: Resources,
+    pub requested: Resources,
+    pub non_zero_requested: Resources,
+    pub pods: BTreeMap<String, Arc<PodInfo>>,
+}
+
+impl NodeInfo {
+    pub fn new(node: Arc<Node>) -> NodeInfo {
+        let mut info = NodeInfo::default();
+        info.set_node(node);
+        info
+    }
+
+    pub fn set_node(&mut self, node: Arc<Node>) {
+        let (cpu, memory) = amounts(&node.status.allocatable);
+        let pods = node
+            .status
+            .allocatable
+            .get("pods")
+            .and_then(|p| quantity::parse(p).ok())
+            .map_or(0, |q| q.value().max(0));
+        self.allocatable = Resources {
+            milli_cpu: cpu,
+            memory,
+            pods,
+        };
+        self.node = Some(node);
+    }
+
+    pub fn name(&self) -> &str {
+        self.node.as_ref().map_or("", |n| n.metadata.name.as_str())
+    }
+
+    pub fn add_pod(&mut self, pod: Arc<PodInfo>) {
+        self.requested.add(&pod.requests);
+        self.non_zero_requested.add(&pod.non_zero);
+        let previous = self.pods.insert(pod.key.clone(), pod);
+        assert!(previous.is_none(), "a pod added twice to one node");
+    }
+
+    pub fn remove_pod(&mut self, key: &str) -> Option<Arc<PodInfo>> {
+        let pod = self.pods.remove(key)?;
+        self.requested.sub(&pod.requests);
+        self.non_zero_requested.sub(&pod.non_zero);
+        Some(pod)
+    }
+}
+
+/// The cluster as one scheduling cycle sees it: every known node by name.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub nodes: BTreeMap<String, NodeInfo>,
+}
+
+impl Snapshot {
+    /// Nodes that exist (not placeholders for pods on unknown nodes), in name order.
+    pub fn schedulable_nodes(&self) -> impl Iterator<Item = &NodeInfo> {
+        self.nodes.values().filter(|n| n.node.is_some())
+    }
+}
+
+/// Where a pod the cache knows sits, and whether it is only assumed.
+#[derive(Debug, Clone)]
+struct Placed {
+    node: String,
+    /// `Some(deadline)` while assumed and not yet seen bound.
+    assumed_until_ms: Option<i64>,
+}
+
+/// The scheduler's view, kept current from informer events and its own assumptions.
+#[derive(Debug, Default)]
+pub struct Cache {
+    snapshot: Snapshot,
+    pods: BTreeMap<String, Placed>,
+}
+
+impl Cache {
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    pub fn upsert_node(&mut self, node: Arc<Node>) {
+        let name = node.metadata.name.clone();
+        self.snapshot.nodes.entry(name).or_default().set_node(node);
+    }
+
+    /// A deleted node: its pods keep a placeholder entry until they go too.
+    pub fn remove_node(&mut self, name: &str) {
+        let Some(info) = self.snapshot.nodes.get_mut(name) else {
+            return;
+        };
+        if info.pods.is_empty() {
+            self.snapshot.nodes.remove(name);
+        } else {
+            info.node = None;
+            info.allocatable = Resources::default();
+        }
+    }
+
+    /// A pod observed bound to a node (confirms an assumption, or moves it if the pod was
+    /// bound elsewhere meanwhile). Unbound and finished pods are not placed.
+    pub fn upsert_pod(&mut self, pod: Arc<Pod>) {
+        let info = Arc::new(PodInfo::new(pod));
+        let finished = matches!(info.pod.status.phase.as_str(), "Succeeded" | "Failed");
+        let node = info.pod.spec.node_name.clone();
+        self.remove_pod(&info.key);
+        if node.is_empty() || finished {
+            return;
+        }
+        self.place(info, node, None);
+    }
+
+    pub fn remove_pod(&mut self, key: &str) {
+        if let Some(placed) = self.pods.remove(key) {
+            let info = self.snapshot.nodes.get_mut(&placed.node);
+            let info = info.expect("a placed pod's node entry exists");
+            info.remove_pod(key).expect("a placed pod is on its node");
+            if info.node.is_none() && info.pods.is_empty() {
+                self.snapshot.nodes.remove(&placed.node);
+            }
+        }
+    }
+
+    /// Counts `pod` on `node` from now on, until it is seen bound or `now_ms` passes the TTL.
+    pub fn assume(&mut self, pod: Arc<PodInfo>, node: &str, now_ms: i64) {
+        self.remove_pod(&pod.key);
+        self.place(pod, node.to_string(), Some(now_ms + ASSUMED_POD_TTL_MS));
+    }
+
+    /// Drops an assumption whose binding failed.
+    pub fn forget(&mut self, key: &str) {
+        if self
+            .pods
+            .get(key)
+            .is_some_and(|p| p.assumed_until_ms.is_some())
+        {
+            self.remove_pod(key);
+        }
+    }
+
+    /// Drops assumptions whose bindings were never observed; returns their keys.
+    pub fn expire(&mut self, now_ms: i64) -> Vec<String> {
+        let expired: Vec<String> = self
+            .pods
+            .iter()
+            .filter(|(_, p)| p.assumed_until_ms.is_some_and(|t| t <= now_ms))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &expired {
+            self.remove_pod(k);
+        }
+        expired
+    }
+
+    pub fn is_assumed(&self, key: &str) -> bool {
+        self.pods
+            .get(key)
+            .is_some_and(|p| p.assumed_until_ms.is_some())
+    }
+
+    fn place(&mut self, pod: Arc<PodInfo>, node: String, assumed_until_ms: Option<i64>) {
+        let key = pod.key.clone();
+        self.snapshot
+            .nodes
+            .entry(node.clone())
+            .or_default()
+            .add_pod(pod);
+        let placed = Placed {
+            node,
+            assumed_until_ms,
+        };
+        assert!(self.pods.insert(key, placed).is_none(), "placed twice");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub fn node(name: &str, cpu: &str, mem: &str) -> Arc<Node> {
+        Arc::new(
+            serde_json::from_value(json!({"metadata": {"name": name},
+                "status": {"allocatable": {"cpu": cpu, "memory": mem, "pods": "110"}}}))
+            .unwrap(),
+        )
+    }
+
+    pub fn pod(name: &str, cpu: &str, node: &str) -> Arc<Pod> {
+        Arc::new(
+            serde_json::from_value(json!({"metadata": {"name": name, "namespace": "d"},
+                "spec": {"nodeName": node, "containers": [{"name": "c",
+                    "resources": {"requests": {"cpu": cpu}}}]}}))
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn requests_take_the_larger_of_containers_and_init_containers() {
+        let p: Pod = serde_json::from_value(json!({"spec": {
+            "containers": [{"name": "a", "resources": {"requests": {"cpu": "100m", "memory": "1Mi"}}},
+                           {"name": "b", "resources": {"requests": {"cpu": "200m"}}}],
+            "initContainers": [{"name": "i", "resources": {"requests": {"cpu": "500m"}}}]}}))
+        .unwrap();
+        let r = pod_requests(&p.spec, false);
+        assert_eq!((r.milli_cpu, r.memory, r.pods), (500, 1 << 20, 1));
+        let nz = pod_requests(&p.spec, true);
+        assert_eq!(nz.memory, (1 << 20) + DEFAULT_MEMORY_REQUEST_BYTES);
+    }
+
+    #[test]
+    fn assumed_pods_count_until_confirmed_or_expired() {
+        let mut c = Cache::default();
+        c.upsert_node(node("n1", "2", "4Gi"));
+        let p = Arc::new(PodInfo::new(pod("a", "500m", "")));
+        c.assume(p.clone(), "n1", 1_000);
+        assert_eq!(c.snapshot().nodes["n1"].requested.milli_cpu, 500);
+        assert!(c.is_assumed("d/a"));
+        // Seen bound: no longer assumed, still counted once.
+        c.upsert_pod(pod("a", "500m", "n1"));
+        assert!(!c.is_assumed("d/a"));
+        assert_eq!(c.snapshot().nodes["n1"].requested.milli_cpu, 500);
+        assert!(c.expire(1_000 + ASSUMED_POD_TTL_MS).is_empty());
+        // Another assumption that never shows up expires.
+        c.assume(Arc::new(PodInfo::new(pod("b", "1", ""))), "n1", 2_000);
+        assert_eq!(c.snapshot().nodes["n1"].requested.milli_cpu, 1500);
+        assert_eq!(c.expire(2_000 + ASSUMED_POD_TTL_MS), ["d/b"]);
+        assert_eq!(c.snapshot().nodes["n1"].requested.milli_cpu, 500);
+        // A node that goes keeps a placeholder while pods remain on it.
+        c.remove_node("n1");
+        assert!(c.snapshot().schedulable_nodes().next().is_none());
+        c.remove_pod("d/a");
+        assert!(c.snapshot().nodes.is_empty());
+    }
+}
