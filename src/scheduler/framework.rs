@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::plugins::{Plugin, Reject};
+use super::plugins::{CycleState, Plugin, Reject};
 use super::snapshot::{NodeInfo, PodInfo, Snapshot};
 
 /// Below this many nodes every node is evaluated (upstream `minFeasibleNodesToFind`).
@@ -85,11 +85,26 @@ impl Framework {
         (nodes * percentage / 100).max(MIN_FEASIBLE_NODES_TO_FIND)
     }
 
+    /// Runs every PreFilter: the cycle's state, or why the pod fits nowhere.
+    pub fn pre_filter(&self, pod: &PodInfo, snap: &Snapshot) -> Result<CycleState, Reject> {
+        let mut state = CycleState::default();
+        for (p, _) in &self.plugins {
+            p.pre_filter(pod, snap, &mut state)?;
+        }
+        Ok(state)
+    }
+
     /// Runs every filter; the first rejection's reasons, as upstream stops at the first.
-    pub fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
+    pub fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
         self.plugins
             .iter()
-            .try_for_each(|(p, _)| p.filter(pod, node))
+            .try_for_each(|(p, _)| p.filter(state, pod, node))
+    }
+
+    /// Whether `pod` fits `node` in `snap`, PreFilter included (for checks and preemption).
+    pub fn fits(&self, pod: &PodInfo, snap: &Snapshot, node: &NodeInfo) -> Result<(), Reject> {
+        let state = self.pre_filter(pod, snap)?;
+        self.filter(&state, pod, node)
     }
 
     /// Picks a node for `pod`. `start` is where the previous cycle stopped (the returned
@@ -103,6 +118,18 @@ impl Framework {
     ) -> (Result<Placement, FitError>, usize) {
         let nodes: Vec<&NodeInfo> = snap.schedulable_nodes().collect();
         let n = nodes.len();
+        let state = match self.pre_filter(pod, snap) {
+            Ok(state) => state,
+            Err(r) => {
+                let reasons = r.reasons.into_iter().map(|why| (why, n)).collect();
+                let err = FitError {
+                    nodes: n,
+                    reasons,
+                    resolvable_nodes: Vec::new(),
+                };
+                return (Err(err), start);
+            }
+        };
         let want = self.feasible_nodes_to_find(n);
         let mut feasible = Vec::new();
         let mut reasons = BTreeMap::new();
@@ -114,7 +141,7 @@ impl Framework {
             }
             let node = nodes[(start + i) % n];
             evaluated += 1;
-            match self.filter(pod, node) {
+            match self.filter(&state, pod, node) {
                 Ok(()) => feasible.push(node),
                 Err(r) => {
                     for reason in r.reasons {
@@ -136,7 +163,7 @@ impl Framework {
             };
             return (Err(err), next);
         }
-        let scores = self.score(pod, &feasible);
+        let scores = self.score(&state, pod, &feasible);
         let (best, score) = select(&feasible, &scores, random);
         let placement = Placement {
             node: best.to_string(),
@@ -148,13 +175,16 @@ impl Framework {
     }
 
     /// The weighted sum of every scoring plugin's normalized scores, per feasible node.
-    fn score(&self, pod: &PodInfo, feasible: &[&NodeInfo]) -> Vec<i64> {
+    fn score(&self, state: &CycleState, pod: &PodInfo, feasible: &[&NodeInfo]) -> Vec<i64> {
         let mut total = vec![0i64; feasible.len()];
         if feasible.len() == 1 {
             return total; // Nothing to rank.
         }
         for (plugin, weight) in self.plugins.iter().filter(|(p, _)| p.scores()) {
-            let mut s: Vec<i64> = feasible.iter().map(|n| plugin.score(pod, n)).collect();
+            let mut s: Vec<i64> = feasible
+                .iter()
+                .map(|n| plugin.score(state, pod, n))
+                .collect();
             plugin.normalize(&mut s);
             for (t, s) in total.iter_mut().zip(s) {
                 debug_assert!((0..=super::plugins::MAX_NODE_SCORE).contains(&s));
@@ -331,14 +361,14 @@ mod tests {
             match r {
                 Ok(placed) => {
                     // Every filter passes against the state the decision was made on.
-                    assert!(fw.filter(&info, &before.nodes[&placed.node]).is_ok());
+                    assert!(fw.fits(&info, &before, &before.nodes[&placed.node]).is_ok());
                     c.assume(info, &placed.node, 0);
                     out.push((p, Some(placed.node)));
                 }
                 Err(e) => {
                     // Small clusters are scanned whole: unschedulable means no node fits.
                     for n in before.schedulable_nodes() {
-                        assert!(fw.filter(&info, n).is_err(), "{} fits {e}", n.name());
+                        assert!(fw.fits(&info, &before, n).is_err(), "{} fits {e}", n.name());
                     }
                     out.push((p, None));
                 }

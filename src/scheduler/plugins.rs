@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::snapshot::{NodeInfo, PodInfo, Resources};
+use super::snapshot::{NodeInfo, PodInfo, Resources, Snapshot};
 use crate::api::core::{Taint, Toleration};
 
 /// Highest score a plugin gives a node (upstream `MaxNodeScore`).
@@ -42,12 +42,40 @@ impl Reject {
     }
 }
 
-/// One plugin at the filter and score extension points.
+/// What plugins compute once per cycle (at PreFilter) and read for every node, keyed by
+/// plugin name.
+#[derive(Default)]
+pub struct CycleState {
+    data: BTreeMap<&'static str, Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl CycleState {
+    pub fn put<T: std::any::Any + Send + Sync>(&mut self, plugin: &'static str, value: T) {
+        self.data.insert(plugin, Box::new(value));
+    }
+
+    pub fn get<T: std::any::Any>(&self, plugin: &'static str) -> Option<&T> {
+        self.data.get(plugin).and_then(|v| v.downcast_ref())
+    }
+}
+
+/// One plugin at the PreFilter, Filter and Score extension points.
 pub trait Plugin: Send + Sync {
     fn name(&self) -> &'static str;
 
+    /// Once per cycle, before any node is filtered: computes what the plugin needs from the
+    /// whole cluster into `state`; a rejection here makes the pod unschedulable everywhere.
+    fn pre_filter(
+        &self,
+        _pod: &PodInfo,
+        _snap: &Snapshot,
+        _state: &mut CycleState,
+    ) -> Result<(), Reject> {
+        Ok(())
+    }
+
     /// Whether `pod` fits `node`.
-    fn filter(&self, _pod: &PodInfo, _node: &NodeInfo) -> Result<(), Reject> {
+    fn filter(&self, _state: &CycleState, _pod: &PodInfo, _node: &NodeInfo) -> Result<(), Reject> {
         Ok(())
     }
 
@@ -57,7 +85,7 @@ pub trait Plugin: Send + Sync {
     }
 
     /// A raw score for a node that passed every filter.
-    fn score(&self, _pod: &PodInfo, _node: &NodeInfo) -> i64 {
+    fn score(&self, _state: &CycleState, _pod: &PodInfo, _node: &NodeInfo) -> i64 {
         0
     }
 
@@ -93,7 +121,7 @@ impl Plugin for NodeName {
         "NodeName"
     }
 
-    fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
+    fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
         let want = &pod.pod.spec.node_name;
         if want.is_empty() || want == node.name() {
             return Ok(());
@@ -112,7 +140,7 @@ impl Plugin for NodeUnschedulable {
         "NodeUnschedulable"
     }
 
-    fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
+    fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
         let cordoned = node
             .node
             .as_ref()
@@ -144,7 +172,7 @@ impl Plugin for NodeResourcesFit {
         "NodeResourcesFit"
     }
 
-    fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
+    fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
         let (want, used, have) = (&pod.requests, &node.requested, &node.allocatable);
         let mut reasons = Vec::new();
         if used.pods + 1 > have.pods {
@@ -168,7 +196,7 @@ impl Plugin for NodeResourcesFit {
     }
 
     /// Upstream LeastAllocated with cpu and memory weighted 1 each.
-    fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
+    fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
         let (used, have) = after(pod, node);
         let free = |used: i64, have: i64| {
             if have == 0 || used > have {
@@ -202,7 +230,7 @@ impl Plugin for BalancedAllocation {
 
     /// Upstream: (1 − standard deviation of the used fractions) × 100; with two resources
     /// the deviation is half their difference.
-    fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
+    fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
         let (used, have) = after(pod, node);
         let fraction = |used: i64, have: i64| {
             if have == 0 {
@@ -241,7 +269,7 @@ impl Plugin for TaintToleration {
         "TaintToleration"
     }
 
-    fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
+    fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
         let Some(n) = &node.node else { return Ok(()) };
         let tolerations = &pod.pod.spec.tolerations;
         let untolerated = n.spec.taints.iter().find(|taint| {
@@ -262,7 +290,7 @@ impl Plugin for TaintToleration {
     }
 
     /// The number of PreferNoSchedule taints the pod does not tolerate (fewer is better).
-    fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
+    fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
         let Some(n) = &node.node else { return 0 };
         let tolerations = &pod.pod.spec.tolerations;
         n.spec
@@ -286,7 +314,7 @@ impl Plugin for NodeAffinity {
         "NodeAffinity"
     }
 
-    fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
+    fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
         let Some(n) = &node.node else { return Ok(()) };
         let labels = &n.metadata.labels;
         let spec = &pod.pod.spec;
@@ -315,7 +343,7 @@ impl Plugin for NodeAffinity {
         true
     }
 
-    fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
+    fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
         let Some(n) = &node.node else { return 0 };
         let preferred = &node_affinity(&pod.pod.spec.affinity)
             ["preferredDuringSchedulingIgnoredDuringExecution"];
@@ -446,27 +474,42 @@ mod tests {
             json!({"metadata": {"name": "p", "namespace": "d"}, "spec": {
             "containers": [{"name": "c", "resources": {"requests": {"cpu": "2", "memory": "2Gi"}}}]}}),
         );
-        let fit = NodeResourcesFit.filter(&p, &n).unwrap_err();
+        let fit = NodeResourcesFit
+            .filter(&CycleState::default(), &p, &n)
+            .unwrap_err();
         assert_eq!(fit.reasons, ["Insufficient cpu", "Insufficient memory"]);
-        let taint = TaintToleration.filter(&p, &n).unwrap_err();
+        let taint = TaintToleration
+            .filter(&CycleState::default(), &p, &n)
+            .unwrap_err();
         assert_eq!(
             taint.reasons,
             ["node(s) had untolerated taint {dedicated: db}"]
         );
         let picky = pod(json!({"spec": {"nodeSelector": {"zone": "b"}}}));
-        assert!(NodeAffinity.filter(&picky, &n).is_err());
+        assert!(NodeAffinity
+            .filter(&CycleState::default(), &picky, &n)
+            .is_err());
         let gt = pod(json!({"spec": {"affinity": {"nodeAffinity": {
             "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
                 {"matchExpressions": [{"key": "gen", "operator": "Gt", "values": ["4"]}]}]}}}}}));
-        assert!(NodeAffinity.filter(&gt, &n).is_ok());
+        assert!(NodeAffinity.filter(&CycleState::default(), &gt, &n).is_ok());
         let by_name = pod(json!({"spec": {"affinity": {"nodeAffinity": {
             "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
                 {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n2"]}]}]}}}}}));
-        assert!(NodeAffinity.filter(&by_name, &n).is_err());
+        assert!(NodeAffinity
+            .filter(&CycleState::default(), &by_name, &n)
+            .is_err());
         let elsewhere = pod(json!({"spec": {"nodeName": "n2"}}));
-        assert!(NodeName.filter(&elsewhere, &n).unwrap_err().unresolvable);
+        assert!(
+            NodeName
+                .filter(&CycleState::default(), &elsewhere, &n)
+                .unwrap_err()
+                .unresolvable
+        );
         let cordoned = node(json!({"metadata": {"name": "n3"}, "spec": {"unschedulable": true}}));
-        assert!(NodeUnschedulable.filter(&picky, &cordoned).is_err());
+        assert!(NodeUnschedulable
+            .filter(&CycleState::default(), &picky, &cordoned)
+            .is_err());
     }
 
     #[test]
@@ -477,10 +520,16 @@ mod tests {
             "status": {"allocatable": {"cpu": "8", "memory": "8Gi", "pods": "10"}}}));
         let small = node(json!({"metadata": {"name": "small"},
             "status": {"allocatable": {"cpu": "2", "memory": "2Gi", "pods": "10"}}}));
-        assert!(NodeResourcesFit.score(&p, &big) > NodeResourcesFit.score(&p, &small));
+        assert!(
+            NodeResourcesFit.score(&CycleState::default(), &p, &big)
+                > NodeResourcesFit.score(&CycleState::default(), &p, &small)
+        );
         let skewed = node(json!({"metadata": {"name": "skewed"},
             "status": {"allocatable": {"cpu": "2", "memory": "64Gi", "pods": "10"}}}));
-        assert!(BalancedAllocation.score(&p, &small) > BalancedAllocation.score(&p, &skewed));
+        assert!(
+            BalancedAllocation.score(&CycleState::default(), &p, &small)
+                > BalancedAllocation.score(&CycleState::default(), &p, &skewed)
+        );
         let mut s = vec![0, 2, 1];
         TaintToleration.normalize(&mut s);
         assert_eq!(s, [100, 0, 50]);
