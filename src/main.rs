@@ -1,6 +1,6 @@
 //! The `rkube` binary. `rkube etcd` runs one member of the etcd-compatible store, with
 //! etcd's flag names; `rkube snapshot` saves and restores backups; `rkube apiserver` serves
-//! the Kubernetes API on a store.
+//! the Kubernetes API on a store; `rkube scheduler` binds pending pods to nodes.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +26,61 @@ enum Command {
     Snapshot(SnapshotCommand),
     /// Run the Kubernetes API server on a store (HTTPS with authentication and RBAC).
     Apiserver(ApiserverArgs),
+    /// Run the scheduler: binds each pending pod to a node (leader-elected).
+    Scheduler(SchedulerArgs),
+}
+
+/// How a control-plane component reaches the API server.
+#[derive(Parser)]
+struct ClientArgs {
+    /// A kubeconfig file (the API server writes `<data-dir>/<component>.kubeconfig`).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// The API server's URL; overrides the kubeconfig's, or, alone, a plain-HTTP
+    /// (`--insecure-port`) server.
+    #[arg(long)]
+    master: Option<String>,
+}
+
+impl ClientArgs {
+    fn config(&self) -> Result<rkube::client::ClientConfig, String> {
+        let mut cfg = match &self.kubeconfig {
+            Some(path) => {
+                let text = platform::disk::read_file(path)
+                    .map_err(|e| format!("--kubeconfig {}: {e}", path.display()))?;
+                let text = String::from_utf8(text)
+                    .map_err(|_| format!("--kubeconfig {}: not UTF-8", path.display()))?;
+                rkube::client::ClientConfig::from_kubeconfig(&text)
+                    .map_err(|e| format!("--kubeconfig {}: {e}", path.display()))?
+            }
+            None => match &self.master {
+                Some(url) => rkube::client::ClientConfig::insecure(url),
+                None => return Err("give --kubeconfig or --master".into()),
+            },
+        };
+        if let Some(url) = &self.master {
+            cfg.servers = vec![url.clone()];
+        }
+        Ok(cfg)
+    }
+}
+
+#[derive(Parser)]
+struct SchedulerArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Elect one active replica through the `kube-system/kube-scheduler` Lease.
+    #[arg(long = "leader-elect", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_elect: bool,
+    /// This replica's identity in the lease (default: `scheduler-<random>`).
+    #[arg(long)]
+    identity: Option<String>,
+    /// Pods naming this `spec.schedulerName` (or none) are scheduled.
+    #[arg(long = "scheduler-name", default_value = rkube::scheduler::driver::DEFAULT_SCHEDULER_NAME)]
+    scheduler_name: String,
+    /// Share of nodes to find feasible before scoring (0: upstream's adaptive default).
+    #[arg(long = "percentage-of-nodes-to-score", default_value_t = 0)]
+    percentage_of_nodes_to_score: usize,
 }
 
 #[derive(Parser)]
@@ -278,6 +333,25 @@ fn run_apiserver(a: ApiserverArgs) -> Result<(), String> {
     })
 }
 
+fn run_scheduler(a: SchedulerArgs) -> Result<(), String> {
+    if a.percentage_of_nodes_to_score > 100 {
+        return Err("--percentage-of-nodes-to-score must be 0..=100".into());
+    }
+    let identity = a
+        .identity
+        .clone()
+        .unwrap_or_else(|| format!("scheduler-{}", platform::tls::random_hex(4)));
+    let cfg = rkube::scheduler::SchedulerConfig {
+        client: a.client.config()?,
+        scheduler_name: a.scheduler_name.clone(),
+        leader_elect: a.leader_elect,
+        identity: identity.clone(),
+        percentage_of_nodes_to_score: a.percentage_of_nodes_to_score,
+    };
+    let plat = Platform::real_diskless(&identity);
+    until_signal(|shutdown| rkube::scheduler::run(cfg, plat, shutdown))
+}
+
 fn run_snapshot(cmd: SnapshotCommand) -> Result<(), String> {
     match cmd {
         SnapshotCommand::Save { file, endpoints } => platform::block_on(async move {
@@ -326,6 +400,7 @@ fn main() -> ExitCode {
         Command::Etcd(a) => run_etcd(a),
         Command::Snapshot(c) => run_snapshot(c),
         Command::Apiserver(a) => run_apiserver(a),
+        Command::Scheduler(a) => run_scheduler(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -294,8 +294,89 @@ fn row(r: &Resource, obj: &Value, now_ms: i64) -> Value {
     })
 }
 
+/// Upstream's event columns (name last, not first) and whether each shows only with `-o wide`.
+const EVENT_COLUMNS: [(&str, bool); 10] = [
+    ("Last Seen", false),
+    ("Type", false),
+    ("Reason", false),
+    ("Object", false),
+    ("Subobject", true),
+    ("Source", true),
+    ("Message", false),
+    ("First Seen", true),
+    ("Count", true),
+    ("Name", true),
+];
+
+/// How long ago an event's timestamp was (`<unknown>` without one).
+fn since(t: &Value, now_ms: i64) -> String {
+    match t.as_str().and_then(time::parse_rfc3339) {
+        Some(ms) => human_age((now_ms - ms) / 1000),
+        None => "<unknown>".into(),
+    }
+}
+
+fn event_row(e: &Value, now_ms: i64) -> Vec<Value> {
+    let last = [
+        &e["lastTimestamp"],
+        &e["eventTime"],
+        &e["metadata"]["creationTimestamp"],
+    ]
+    .into_iter()
+    .find(|t| t.is_string())
+    .unwrap_or(&Value::Null);
+    let first = if e["firstTimestamp"].is_string() {
+        &e["firstTimestamp"]
+    } else {
+        last
+    };
+    let io = &e["involvedObject"];
+    let object = format!(
+        "{}/{}",
+        io["kind"].as_str().unwrap_or("").to_lowercase(),
+        io["name"].as_str().unwrap_or("")
+    );
+    let source = e["source"]["component"]
+        .as_str()
+        .unwrap_or(e["reportingComponent"].as_str().unwrap_or(""));
+    vec![
+        json!(since(last, now_ms)),
+        json!(e["type"].as_str().unwrap_or("")),
+        json!(e["reason"].as_str().unwrap_or("")),
+        json!(object),
+        json!(io["fieldPath"].as_str().unwrap_or("")),
+        json!(source),
+        json!(e["message"].as_str().unwrap_or("").trim()),
+        json!(since(first, now_ms)),
+        json!(e["count"].as_i64().unwrap_or(1)),
+        e["metadata"]["name"].clone(),
+    ]
+}
+
+fn event_table(objects: &[Value], list_meta: Value, now_ms: i64) -> Value {
+    let defs: Vec<Value> = EVENT_COLUMNS
+        .iter()
+        .map(|(name, wide)| {
+            json!({"name": name, "type": "string", "format": "", "description": "",
+                "priority": i32::from(*wide)})
+        })
+        .collect();
+    let rows: Vec<Value> = objects
+        .iter()
+        .map(|e| {
+            json!({"cells": event_row(e, now_ms), "object": {"kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1", "metadata": e["metadata"]}})
+        })
+        .collect();
+    json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta,
+        "columnDefinitions": defs, "rows": rows})
+}
+
 /// The Table of `objects` (a list's items, or one object) and the list's metadata.
 pub fn to_table(r: &Resource, objects: &[Value], list_meta: Value, now_ms: i64) -> Value {
+    if r.plural == "events" {
+        return event_table(objects, list_meta, now_ms);
+    }
     let mut defs = vec![
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name of the object", "priority": 0}),
     ];
@@ -323,6 +404,30 @@ pub fn to_table(r: &Resource, objects: &[Value], list_meta: Value, now_ms: i64) 
 mod tests {
     use super::*;
     use crate::apiserver::resources;
+
+    #[test]
+    fn events_print_as_upstream() {
+        let r = resources::find("", "v1", "events").unwrap();
+        let e = json!({"metadata": {"name": "p.1"}, "type": "Warning", "reason": "FailedScheduling",
+            "message": "0/3 nodes are available", "involvedObject": {"kind": "Pod", "name": "p"},
+            "source": {"component": "default-scheduler"}, "count": 2,
+            "firstTimestamp": "2026-11-27T00:00:00Z", "lastTimestamp": "2026-11-27T00:01:00Z"});
+        let now = time::parse_rfc3339("2026-11-27T00:01:30Z").unwrap();
+        let t = to_table(r, &[e], json!({}), now);
+        let names: Vec<&str> = t["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["priority"] == 0)
+            .map(|d| d["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["Last Seen", "Type", "Reason", "Object", "Message"]);
+        let cells = &t["rows"][0]["cells"];
+        assert_eq!(cells[0], "30s");
+        assert_eq!(cells[3], "pod/p");
+        assert_eq!(cells[7], "90s");
+        assert_eq!(cells[9], "p.1");
+    }
 
     #[test]
     fn ages_read_like_kubectl() {

@@ -10,6 +10,7 @@
 //! simulation. Connections are kept alive and reused per endpoint (a TLS handshake per request
 //! would cost more than most requests).
 
+pub mod events;
 pub mod informer;
 pub mod leader;
 pub mod queue;

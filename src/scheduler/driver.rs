@@ -1,0 +1,320 @@
+//! The scheduler's driver: feeds the pure core from informers, binds its decisions through
+//! the API server, and reports them as events — only while it holds the `kube-scheduler`
+//! lease when leader election is on.
+//!
+//! One loop owns the cache and the queue. Binding runs in the background (a bounded number at
+//! once) so a slow API server does not stall placement; the chosen node is counted (assumed)
+//! from the moment of the decision, and the binding's outcome comes back to the loop. A pod
+//! bound elsewhere meanwhile (409) is dropped, not retried.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::framework::{FitError, Framework};
+use super::queue::SchedulingQueue;
+use super::snapshot::{Cache, PodInfo};
+use crate::api::time::rfc3339;
+use crate::api::{Node, Pod};
+use crate::client::events::{reference_to, Recorder};
+use crate::client::informer::{self, Change, InformerConfig, Store};
+use crate::client::leader::{self, ElectionConfig, Leadership};
+use crate::client::{Api, Client, ClientConfig, ClientError, Patch};
+use crate::platform::task::{spawn, Shutdown};
+use crate::platform::Platform;
+
+/// The name pods ask for in `spec.schedulerName` (empty means this one).
+pub const DEFAULT_SCHEDULER_NAME: &str = "default-scheduler";
+/// The lease replicas compete for.
+pub const SCHEDULER_LEASE_NAME: &str = "kube-scheduler";
+pub const LEASE_NAMESPACE: &str = "kube-system";
+/// Bindings on their way at once.
+pub const MAX_BINDS_IN_FLIGHT: usize = 64;
+/// How often backed-off and long-parked pods are moved back to active, and assumptions
+/// expired (upstream flushes every second).
+pub const FLUSH_INTERVAL_MS: u64 = 1_000;
+
+/// What `rkube scheduler` runs with.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    pub client: ClientConfig,
+    /// Pods with this `spec.schedulerName` (or none) are ours.
+    pub scheduler_name: String,
+    pub leader_elect: bool,
+    /// This replica's name in the lease.
+    pub identity: String,
+    /// 0: upstream's adaptive default.
+    pub percentage_of_nodes_to_score: usize,
+}
+
+/// How a binding ended.
+struct Bound {
+    key: String,
+    node: String,
+    pod: Arc<Pod>,
+    result: Result<(), ClientError>,
+}
+
+struct Scheduler {
+    cache: Cache,
+    queue: SchedulingQueue,
+    framework: Framework,
+    start: usize,
+    pods: Store<Pod>,
+    name: String,
+    binds_in_flight: usize,
+    bound_tx: mpsc::Sender<Bound>,
+    client: Client,
+    recorder: Recorder,
+    platform: Platform,
+}
+
+/// Runs the scheduler until `shutdown`.
+pub async fn run(
+    cfg: SchedulerConfig,
+    platform: Platform,
+    mut shutdown: Shutdown,
+) -> Result<(), String> {
+    let client = Client::new(&cfg.client, platform.clock.clone()).map_err(|e| e.to_string())?;
+    let leadership = cfg.leader_elect.then(|| {
+        let l = Leadership::new(
+            ElectionConfig::upstream(&cfg.identity),
+            platform.clock.clone(),
+        );
+        let leases = Api::namespaced(&client, LEASE_NAMESPACE);
+        spawn(leader::run(
+            leases,
+            SCHEDULER_LEASE_NAME,
+            l.clone(),
+            shutdown.clone(),
+        ));
+        l
+    });
+    let (nodes, mut node_changes) = informer::start(
+        Api::<Node>::all(&client),
+        InformerConfig::default(),
+        shutdown.clone(),
+    );
+    let (pods, mut pod_changes) = informer::start(
+        Api::<Pod>::all(&client),
+        InformerConfig::default(),
+        shutdown.clone(),
+    );
+    let (bound_tx, mut bound_rx) = mpsc::channel(MAX_BINDS_IN_FLIGHT);
+    let mut framework = Framework::with_defaults();
+    framework.percentage_of_nodes_to_score = cfg.percentage_of_nodes_to_score;
+    let mut s = Scheduler {
+        cache: Cache::default(),
+        queue: SchedulingQueue::default(),
+        framework,
+        start: 0,
+        pods,
+        name: cfg.scheduler_name.clone(),
+        binds_in_flight: 0,
+        bound_tx,
+        recorder: Recorder::new(&client, &cfg.scheduler_name, &cfg.identity),
+        client,
+        platform: platform.clone(),
+    };
+    let mut ticker = platform
+        .clock
+        .interval(Duration::from_millis(FLUSH_INTERVAL_MS));
+    tracing::info!(identity = cfg.identity, "scheduler starting");
+    loop {
+        let leading = leadership.as_ref().is_none_or(Leadership::is_leader);
+        let ready = leading
+            && nodes.has_synced()
+            && s.pods.has_synced()
+            && s.binds_in_flight < MAX_BINDS_IN_FLIGHT
+            && s.queue.active_len() > 0;
+        tokio::select! {
+            biased;
+            _ = shutdown.wait() => return Ok(()),
+            Some(c) = node_changes.recv() => s.on_node(c),
+            Some(c) = pod_changes.recv() => s.on_pod(c),
+            Some(b) = bound_rx.recv() => s.on_bound(b),
+            _ = ticker.tick() => s.flush(),
+            _ = std::future::ready(()), if ready => s.schedule_one(),
+        }
+    }
+}
+
+impl Scheduler {
+    fn now_ms(&self) -> i64 {
+        self.platform.clock.now_ms() as i64
+    }
+
+    fn ours(&self, pod: &Pod) -> bool {
+        let wanted = &pod.spec.scheduler_name;
+        wanted.is_empty() || *wanted == self.name
+    }
+
+    fn on_node(&mut self, c: Change<Node>) {
+        let now = self.now_ms();
+        match c {
+            Change::Added(n) => {
+                self.cache.upsert_node(n);
+                self.queue.move_all(now);
+            }
+            Change::Updated(old, new) => {
+                let changed = old != new;
+                self.cache.upsert_node(new);
+                if changed {
+                    self.queue.move_all(now);
+                }
+            }
+            Change::Deleted(n) => self.cache.remove_node(&n.metadata.name),
+        }
+    }
+
+    fn on_pod(&mut self, c: Change<Pod>) {
+        let now = self.now_ms();
+        let pod = match c {
+            Change::Added(p) | Change::Updated(_, p) => p,
+            Change::Deleted(p) => {
+                let key = informer::key_of(&*p);
+                let was_placed = !p.spec.node_name.is_empty() || self.cache.is_assumed(&key);
+                self.cache.remove_pod(&key);
+                self.queue.remove(&key);
+                if was_placed {
+                    self.queue.move_all(now); // room was freed
+                }
+                return;
+            }
+        };
+        let key = informer::key_of(&*pod);
+        let finished = matches!(pod.status.phase.as_str(), "Succeeded" | "Failed");
+        if !pod.spec.node_name.is_empty() || finished {
+            self.queue.remove(&key);
+            self.cache.upsert_pod(pod);
+            return;
+        }
+        let pending = self.ours(&pod) && pod.metadata.deletion_timestamp.is_none();
+        if pending && !self.cache.is_assumed(&key) {
+            self.queue.add(&key, pod.spec.priority.unwrap_or(0), now);
+        } else if !pending {
+            self.queue.remove(&key);
+        }
+    }
+
+    fn flush(&mut self) {
+        let now = self.now_ms();
+        for key in self.cache.expire(now) {
+            tracing::warn!(pod = key, "binding never observed; trying again");
+            if let Some(p) = self.pods.get(&key) {
+                self.queue.add(&key, p.spec.priority.unwrap_or(0), now);
+            }
+        }
+        self.queue.flush(now);
+    }
+
+    /// One scheduling cycle for the next active pod.
+    fn schedule_one(&mut self) {
+        let Some(key) = self.queue.pop() else { return };
+        let now = self.now_ms();
+        let Some(pod) = self.pods.get(&key) else {
+            self.queue.remove(&key);
+            return;
+        };
+        if !pod.spec.node_name.is_empty() || pod.metadata.deletion_timestamp.is_some() {
+            self.queue.remove(&key);
+            return;
+        }
+        let info = Arc::new(PodInfo::new(pod.clone()));
+        let rng = self.platform.rng.clone();
+        let (result, next) =
+            self.framework
+                .schedule(&info, self.cache.snapshot(), self.start, &mut || {
+                    rng.next_u64()
+                });
+        self.start = next;
+        match result {
+            Ok(placed) => {
+                self.cache.assume(info, &placed.node, now);
+                self.bind(key, placed.node, pod);
+            }
+            Err(fit) => {
+                self.queue.unschedulable(&key, now);
+                self.report_unschedulable(&pod, &fit);
+            }
+        }
+    }
+
+    fn bind(&mut self, key: String, node: String, pod: Arc<Pod>) {
+        self.binds_in_flight += 1;
+        let (client, tx) = (self.client.clone(), self.bound_tx.clone());
+        spawn(async move {
+            let api: Api<Pod> = Api::namespaced(&client, &pod.metadata.namespace);
+            let binding = json!({"apiVersion": "v1", "kind": "Binding",
+                "metadata": {"name": pod.metadata.name, "uid": pod.metadata.uid},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
+            let result = api
+                .create_subresource(&pod.metadata.name, "binding", &binding)
+                .await
+                .map(drop);
+            let _ = tx
+                .send(Bound {
+                    key,
+                    node,
+                    pod,
+                    result,
+                })
+                .await;
+        });
+    }
+
+    fn on_bound(&mut self, b: Bound) {
+        assert!(
+            self.binds_in_flight > 0,
+            "a binding came back that was never sent"
+        );
+        self.binds_in_flight -= 1;
+        let now = self.now_ms();
+        match b.result {
+            Ok(()) => {
+                self.queue.remove(&b.key);
+                let m = format!(
+                    "Successfully assigned {}/{} to {}",
+                    b.pod.metadata.namespace, b.pod.metadata.name, b.node
+                );
+                self.recorder
+                    .record(reference_to(&*b.pod), "Normal", "Scheduled", &m);
+            }
+            Err(e) if e.code() == Some(409) || e.is_not_found() => {
+                // Bound elsewhere or gone meanwhile: nothing left to do for this pod.
+                tracing::debug!(pod = b.key, error = %e, "binding refused; dropping");
+                self.cache.forget(&b.key);
+                self.queue.remove(&b.key);
+            }
+            Err(e) => {
+                tracing::warn!(pod = b.key, error = %e, "binding failed; backing off");
+                self.cache.forget(&b.key);
+                self.queue.retry(&b.key, now);
+            }
+        }
+    }
+
+    /// `FailedScheduling` event and the PodScheduled=False condition, as upstream.
+    fn report_unschedulable(&self, pod: &Arc<Pod>, fit: &FitError) {
+        let message = fit.to_string();
+        self.recorder.record(
+            reference_to(&**pod),
+            "Warning",
+            "FailedScheduling",
+            &message,
+        );
+        let now = rfc3339(self.platform.clock.wall_unix_ms());
+        let patch = Patch::Strategic(json!({"status": {"conditions": [{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": message, "lastTransitionTime": now, "lastProbeTime": null}]}}));
+        let api: Api<Pod> = Api::namespaced(&self.client, &pod.metadata.namespace);
+        let name = pod.metadata.name.clone();
+        spawn(async move {
+            if let Err(e) = api.patch_status(&name, &patch).await {
+                tracing::debug!(pod = name, error = %e, "cannot record the pod's condition");
+            }
+        });
+    }
+}

@@ -1,0 +1,200 @@
+//! `rkube scheduler` against real `rkube etcd` + `rkube apiserver` processes: pods are bound
+//! within each node's room, the unschedulable one gets upstream's FailedScheduling text (as an
+//! event `kubectl` shows and as its PodScheduled condition) and is placed once a node is
+//! added, and when the leading replica is killed the other takes over.
+
+#![cfg(not(madsim))]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::apiserver::{require_kubectl, ApiServer};
+use common::{require_etcdctl, Cluster, RKUBE};
+use rkube::api::coordination::Lease;
+use rkube::api::core::{Event, Namespace, Node, Pod};
+use rkube::api::quantity;
+use rkube::client::{Api, Client, ClientConfig, ListParams, Patch};
+use rkube::platform::time::Clock;
+use serde_json::json;
+
+/// A `rkube scheduler` process, killed on drop.
+struct Scheduler(Child);
+
+impl Scheduler {
+    fn start(api_url: &str, identity: &str, dir: &Path) -> Scheduler {
+        let log = std::fs::File::create(dir.join(format!("scheduler-{identity}.log"))).unwrap();
+        let child = Command::new(RKUBE)
+            .args(["scheduler", "--master", api_url, "--identity", identity])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn rkube scheduler");
+        Scheduler(child)
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn client(url: &str) -> Client {
+    Client::new(&ClientConfig::insecure(url), Clock::new()).expect("client")
+}
+
+async fn add_node(c: &Client, name: &str, cpu: &str, tainted: bool) {
+    let mut node: Node = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    if tainted {
+        node.spec.taints = serde_json::from_value(
+            json!([{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]),
+        )
+        .unwrap();
+    }
+    let nodes: Api<Node> = Api::all(c);
+    nodes.create(&node).await.expect("create node");
+    let status = json!({"status": {"allocatable": {"cpu": cpu, "memory": "8Gi", "pods": "110"},
+        "capacity": {"cpu": cpu, "memory": "8Gi", "pods": "110"}}});
+    nodes
+        .patch_status(name, &Patch::Merge(status))
+        .await
+        .expect("node status");
+}
+
+async fn add_pod(c: &Client, name: &str, cpu: &str) {
+    let pod: Pod = serde_json::from_value(json!({"metadata": {"name": name, "namespace": "sched"},
+        "spec": {"containers": [{"name": "c", "image": "nginx",
+            "resources": {"requests": {"cpu": cpu, "memory": "64Mi"}}}]}}))
+    .unwrap();
+    Api::<Pod>::namespaced(c, "sched")
+        .create(&pod)
+        .await
+        .expect("create pod");
+}
+
+async fn pods(c: &Client) -> Vec<Pod> {
+    let api: Api<Pod> = Api::namespaced(c, "sched");
+    api.list(&ListParams::default()).await.expect("list").items
+}
+
+/// Polls `f` every 100 ms for up to `secs`; panics with `what` if it never holds.
+async fn eventually<T>(secs: u64, what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn holder(c: &Client) -> String {
+    let leases: Api<Lease> = Api::namespaced(c, "kube-system");
+    match leases.get("kube-scheduler").await {
+        Ok(l) => l.spec.holder_identity.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+#[test]
+fn scheduler_binds_within_room_reports_and_hands_over() {
+    if !require_etcdctl() || !require_kubectl() {
+        return;
+    }
+    let store = Cluster::single();
+    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    let mut replicas = BTreeMap::from([
+        ("s1", Scheduler::start(&api.url(), "s1", store.dir())),
+        ("s2", Scheduler::start(&api.url(), "s2", store.dir())),
+    ]);
+    rkube::platform::block_on(async {
+        let c = client(&api.url());
+        let mut ns = Namespace::default();
+        ns.metadata.name = "sched".into();
+        Api::<Namespace>::all(&c)
+            .create(&ns)
+            .await
+            .expect("namespace");
+        add_node(&c, "n1", "2", false).await;
+        add_node(&c, "n2", "2", false).await;
+        add_node(&c, "n3", "8", true).await;
+        for i in 0..5 {
+            add_pod(&c, &format!("p{i}"), "1").await;
+        }
+
+        // Four fit (two per untainted node); the fifth fits nowhere.
+        let all = eventually(30, "four pods bound", async || {
+            let ps = pods(&c).await;
+            (ps.iter().filter(|p| !p.spec.node_name.is_empty()).count() == 4).then_some(ps)
+        })
+        .await;
+        let mut cpu_by_node = BTreeMap::<String, i64>::new();
+        for p in all.iter().filter(|p| !p.spec.node_name.is_empty()) {
+            let cpu = quantity::parse(&p.spec.containers[0].resources.requests["cpu"]).unwrap();
+            *cpu_by_node.entry(p.spec.node_name.clone()).or_default() += cpu.milli_value();
+        }
+        assert_eq!(
+            cpu_by_node,
+            BTreeMap::from([("n1".into(), 2000), ("n2".into(), 2000)])
+        );
+        let want = "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: db}, 2 Insufficient cpu.";
+        let pending = eventually(30, "the PodScheduled=False condition", async || {
+            let ps = pods(&c).await;
+            let p = ps.into_iter().find(|p| p.spec.node_name.is_empty())?;
+            let cond = p
+                .status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "PodScheduled")?;
+            (cond.status == "False" && cond.reason == "Unschedulable")
+                .then(|| (p.clone(), cond.message.clone()))
+        })
+        .await;
+        assert_eq!(pending.1, want);
+        let events = eventually(30, "the scheduler's events", async || {
+            let api: Api<Event> = Api::namespaced(&c, "sched");
+            let evs = api.list(&ListParams::default()).await.ok()?.items;
+            let scheduled = evs.iter().filter(|e| e.reason == "Scheduled").count();
+            let failed = evs
+                .iter()
+                .any(|e| e.reason == "FailedScheduling" && e.message == want);
+            (scheduled == 4 && failed).then_some(evs)
+        })
+        .await;
+        assert!(events.iter().all(|e| e.involved_object.kind == "Pod"));
+        let shown = api.ok(&["get", "events", "-n", "sched"]);
+        assert!(
+            shown.contains("FailedScheduling") && shown.contains("Insufficient cpu"),
+            "{shown}"
+        );
+
+        // A new node is a cluster event: the parked pod is tried again and placed there.
+        add_node(&c, "n4", "2", false).await;
+        let name = pending.0.metadata.name.clone();
+        eventually(30, "the parked pod placed on the new node", async || {
+            let p = Api::<Pod>::namespaced(&c, "sched").get(&name).await.ok()?;
+            (p.spec.node_name == "n4").then_some(())
+        })
+        .await;
+
+        // Kill the leading replica: the other takes the lease and keeps scheduling.
+        let leader = eventually(30, "a lease holder", async || {
+            Some(holder(&c).await).filter(|h| h == "s1" || h == "s2")
+        })
+        .await;
+        drop(replicas.remove(leader.as_str()));
+        add_pod(&c, "late", "100m").await;
+        eventually(45, "the other replica binds the late pod", async || {
+            let p = Api::<Pod>::namespaced(&c, "sched").get("late").await.ok()?;
+            (!p.spec.node_name.is_empty()).then_some(())
+        })
+        .await;
+        assert_ne!(holder(&c).await, leader, "the lease moved");
+    });
+}
