@@ -61,7 +61,8 @@ struct Scheduler {
     cache: Cache,
     queue: SchedulingQueue,
     framework: Framework,
-    start: usize,
+    /// The node the next cycle starts at (round robin over the node names).
+    start: String,
     pods: Store<Pod>,
     name: String,
     binds_in_flight: usize,
@@ -109,7 +110,7 @@ pub async fn run(
         cache: Cache::default(),
         queue: SchedulingQueue::default(),
         framework,
-        start: 0,
+        start: String::new(),
         pods,
         name: cfg.scheduler_name.clone(),
         binds_in_flight: 0,
@@ -226,7 +227,7 @@ impl Scheduler {
         let rng = self.platform.rng.clone();
         let (result, next) =
             self.framework
-                .schedule(&info, self.cache.snapshot(), self.start, &mut || {
+                .schedule(&info, self.cache.snapshot(), &self.start, &mut || {
                     rng.next_u64()
                 });
         self.start = next;

@@ -107,39 +107,47 @@ impl Framework {
         self.filter(&state, pod, node)
     }
 
-    /// Picks a node for `pod`. `start` is where the previous cycle stopped (the returned
-    /// index is where the next one starts); `random` draws the tie-breaks.
+    /// Picks a node for `pod`. Nodes are visited in name order from `start` (the node where
+    /// the previous cycle stopped; the returned name is where the next one starts), wrapping
+    /// around; `random` draws the tie-breaks.
     pub fn schedule(
         &self,
         pod: &PodInfo,
         snap: &Snapshot,
-        start: usize,
+        start: &str,
         random: &mut dyn FnMut() -> u64,
-    ) -> (Result<Placement, FitError>, usize) {
-        let nodes: Vec<&NodeInfo> = snap.schedulable_nodes().collect();
-        let n = nodes.len();
+    ) -> (Result<Placement, FitError>, String) {
+        // Placeholders for pods on unknown nodes are rare; counting them would cost a walk
+        // over every node per pod, and they only shift how many feasible nodes are sought.
+        let n = snap.nodes.len();
         let state = match self.pre_filter(pod, snap) {
             Ok(state) => state,
             Err(r) => {
+                let n = snap.schedulable_nodes().count();
                 let reasons = r.reasons.into_iter().map(|why| (why, n)).collect();
                 let err = FitError {
                     nodes: n,
                     reasons,
                     resolvable_nodes: Vec::new(),
                 };
-                return (Err(err), start);
+                return (Err(err), start.to_string());
             }
         };
         let want = self.feasible_nodes_to_find(n);
         let mut feasible = Vec::new();
         let mut reasons = BTreeMap::new();
         let mut resolvable_nodes = Vec::new();
-        let mut evaluated = 0;
-        for i in 0..n {
+        let (mut evaluated, mut next) = (0, None);
+        use std::ops::Bound::{Excluded, Included, Unbounded};
+        let ring = snap
+            .nodes
+            .range::<str, _>((Included(start), Unbounded))
+            .chain(snap.nodes.range::<str, _>((Unbounded, Excluded(start))));
+        for (name, node) in ring.filter(|(_, n)| n.node.is_some()) {
             if feasible.len() >= want {
+                next = Some(name.clone());
                 break;
             }
-            let node = nodes[(start + i) % n];
             evaluated += 1;
             match self.filter(&state, pod, node) {
                 Ok(()) => feasible.push(node),
@@ -153,11 +161,13 @@ impl Framework {
                 }
             }
         }
-        let next = if n == 0 { 0 } else { (start + evaluated) % n };
+        // A full turn: the next cycle starts where this one did.
+        let next = next.unwrap_or_else(|| start.to_string());
         if feasible.is_empty() {
             resolvable_nodes.sort();
             let err = FitError {
-                nodes: n,
+                // Nothing fitted, so the turn was full: every node was evaluated.
+                nodes: evaluated,
                 reasons,
                 resolvable_nodes,
             };
@@ -284,7 +294,7 @@ mod tests {
         }
         let fw = Framework::with_defaults();
         let p = PodInfo::new(pod("p", 2000, 10, false, None));
-        let (r, _) = fw.schedule(&p, c.snapshot(), 0, &mut xorshift(1));
+        let (r, _) = fw.schedule(&p, c.snapshot(), "", &mut xorshift(1));
         let err = r.unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -292,7 +302,7 @@ mod tests {
         );
         assert_eq!(err.resolvable_nodes, ["n0", "n1", "n2"]);
         let tolerant = PodInfo::new(pod("q", 2000, 10, true, None));
-        let (r, _) = fw.schedule(&tolerant, c.snapshot(), 0, &mut xorshift(1));
+        let (r, _) = fw.schedule(&tolerant, c.snapshot(), "", &mut xorshift(1));
         let node = r.unwrap().node;
         assert!(
             node == "n3" || node == "n4",
@@ -311,14 +321,12 @@ mod tests {
             c.upsert_node(node(&format!("n{i:04}"), 4, 8, 110, false, 0));
         }
         let p = PodInfo::new(pod("p", 100, 10, false, None));
-        let (r, next) = fw.schedule(&p, c.snapshot(), 900, &mut xorshift(3));
+        let (r, next) = fw.schedule(&p, c.snapshot(), "n0900", &mut xorshift(3));
         let placed = r.unwrap();
         assert_eq!((placed.evaluated, placed.feasible), (420, 420));
-        assert_eq!(
-            next,
-            (900 + 420) % 1000,
-            "the next cycle starts where this stopped"
-        );
+        assert_eq!(next, "n0320", "the next cycle starts where this stopped");
+        let (_, again) = fw.schedule(&p, c.snapshot(), &next, &mut xorshift(3));
+        assert_eq!(again, "n0740");
     }
 
     /// A node: cpu cores, memory GiB, max pods, tainted, zone.
@@ -351,12 +359,12 @@ mod tests {
             c.upsert_node(node(&format!("n{i}"), cpu, mem, max_pods, taint, zone));
         }
         let mut random = xorshift(seed);
-        let (mut start, mut out) = (0, Vec::new());
+        let (mut start, mut out) = (String::new(), Vec::new());
         for (i, &(cpu, mem, tol, zone)) in pods.iter().enumerate() {
             let p = pod(&format!("p{i}"), cpu, mem, tol, zone);
             let info = Arc::new(PodInfo::new(p.clone()));
             let before = c.snapshot().clone();
-            let (r, next) = fw.schedule(&info, &before, start, &mut random);
+            let (r, next) = fw.schedule(&info, &before, &start, &mut random);
             start = next;
             match r {
                 Ok(placed) => {
@@ -437,7 +445,7 @@ mod tests {
         let p = PodInfo::new(pod("p", 100, 10, false, None));
         let chosen: std::collections::BTreeSet<String> = (0..32)
             .map(|seed| {
-                fw.schedule(&p, c.snapshot(), 0, &mut xorshift(seed))
+                fw.schedule(&p, c.snapshot(), "", &mut xorshift(seed))
                     .0
                     .unwrap()
                     .node
@@ -448,11 +456,11 @@ mod tests {
             "equal nodes are drawn at random: {chosen:?}"
         );
         let once = fw
-            .schedule(&p, c.snapshot(), 0, &mut xorshift(7))
+            .schedule(&p, c.snapshot(), "", &mut xorshift(7))
             .0
             .unwrap();
         let again = fw
-            .schedule(&p, c.snapshot(), 0, &mut xorshift(7))
+            .schedule(&p, c.snapshot(), "", &mut xorshift(7))
             .0
             .unwrap();
         assert_eq!(once, again);

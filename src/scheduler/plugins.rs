@@ -145,6 +145,9 @@ impl Plugin for NodeUnschedulable {
             .node
             .as_ref()
             .is_some_and(|n| n.spec.unschedulable == Some(true));
+        if !cordoned {
+            return Ok(());
+        }
         let taint = Taint {
             key: UNSCHEDULABLE_TAINT_KEY.into(),
             effect: "NoSchedule".into(),
