@@ -120,7 +120,7 @@ impl Framework {
         // Placeholders for pods on unknown nodes are rare; counting them would cost a walk
         // over every node per pod, and they only shift how many feasible nodes are sought.
         let n = snap.nodes.len();
-        let state = match self.pre_filter(pod, snap) {
+        let mut state = match self.pre_filter(pod, snap) {
             Ok(state) => state,
             Err(r) => {
                 let n = snap.schedulable_nodes().count();
@@ -173,7 +173,7 @@ impl Framework {
             };
             return (Err(err), next);
         }
-        let scores = self.score(&state, pod, &feasible);
+        let scores = self.score(&mut state, pod, snap, &feasible);
         let (best, score) = select(&feasible, &scores, random);
         let placement = Placement {
             node: best.to_string(),
@@ -184,13 +184,24 @@ impl Framework {
         (Ok(placement), next)
     }
 
-    /// The weighted sum of every scoring plugin's normalized scores, per feasible node.
-    fn score(&self, state: &CycleState, pod: &PodInfo, feasible: &[&NodeInfo]) -> Vec<i64> {
+    /// The weighted sum of every scoring plugin's normalized scores, per feasible node; a
+    /// plugin whose PreScore skips adds nothing.
+    fn score(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        snap: &Snapshot,
+        feasible: &[&NodeInfo],
+    ) -> Vec<i64> {
         let mut total = vec![0i64; feasible.len()];
         if feasible.len() == 1 {
             return total; // Nothing to rank.
         }
         for (plugin, weight) in self.plugins.iter().filter(|(p, _)| p.scores()) {
+            if !plugin.pre_score(pod, snap, feasible, state) {
+                continue;
+            }
+            let state = &*state;
             let mut s: Vec<i64> = feasible
                 .iter()
                 .map(|n| plugin.score(state, pod, n))
@@ -333,7 +344,7 @@ mod tests {
     type NodeSpec = (u32, u32, u32, bool, u8);
     /// A pod: millicores, memory MiB, tolerates the taint, zone selector.
     type PodSpec = (u32, u32, bool, Option<u8>);
-    type Placed = Vec<(Arc<Pod>, Option<String>)>;
+    pub(super) type Placed = Vec<(Arc<Pod>, Option<String>)>;
 
     /// A cluster and a stream of pods drawn from a seed.
     fn cluster() -> impl Strategy<Value = (Vec<NodeSpec>, Vec<PodSpec>)> {
@@ -351,17 +362,32 @@ mod tests {
         )
     }
 
-    /// Schedules every pod in turn, assuming each placement; returns the placements.
     fn run(nodes: &[NodeSpec], pods: &[PodSpec], seed: u64) -> (Cache, Placed) {
+        let nodes: Vec<Arc<Node>> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, &(cpu, mem, max_pods, taint, zone))| {
+                node(&format!("n{i}"), cpu, mem, max_pods, taint, zone)
+            })
+            .collect();
+        let pods: Vec<Arc<Pod>> = pods
+            .iter()
+            .enumerate()
+            .map(|(i, &(cpu, mem, tol, zone))| pod(&format!("p{i}"), cpu, mem, tol, zone))
+            .collect();
+        run_pods(&nodes, &pods, seed)
+    }
+
+    /// Schedules every pod in turn, assuming each placement; returns the placements.
+    pub(super) fn run_pods(nodes: &[Arc<Node>], pods: &[Arc<Pod>], seed: u64) -> (Cache, Placed) {
         let fw = Framework::with_defaults();
         let mut c = Cache::default();
-        for (i, &(cpu, mem, max_pods, taint, zone)) in nodes.iter().enumerate() {
-            c.upsert_node(node(&format!("n{i}"), cpu, mem, max_pods, taint, zone));
+        for n in nodes {
+            c.upsert_node(n.clone());
         }
         let mut random = xorshift(seed);
         let (mut start, mut out) = (String::new(), Vec::new());
-        for (i, &(cpu, mem, tol, zone)) in pods.iter().enumerate() {
-            let p = pod(&format!("p{i}"), cpu, mem, tol, zone);
+        for p in pods {
             let info = Arc::new(PodInfo::new(p.clone()));
             let before = c.snapshot().clone();
             let (r, next) = fw.schedule(&info, &before, &start, &mut random);
@@ -371,14 +397,14 @@ mod tests {
                     // Every filter passes against the state the decision was made on.
                     assert!(fw.fits(&info, &before, &before.nodes[&placed.node]).is_ok());
                     c.assume(info, &placed.node, 0);
-                    out.push((p, Some(placed.node)));
+                    out.push((p.clone(), Some(placed.node)));
                 }
                 Err(e) => {
                     // Small clusters are scanned whole: unschedulable means no node fits.
                     for n in before.schedulable_nodes() {
                         assert!(fw.fits(&info, &before, n).is_err(), "{} fits {e}", n.name());
                     }
-                    out.push((p, None));
+                    out.push((p.clone(), None));
                 }
             }
         }
@@ -464,5 +490,290 @@ mod tests {
             .0
             .unwrap();
         assert_eq!(once, again);
+    }
+}
+
+/// Properties of the plugins that look at other pods, over random clusters and pod streams:
+/// required anti-affinity is never violated, every `DoNotSchedule` spread constraint holds
+/// after each placement, and a seed still replays. Both checks recompute domains and counts
+/// from the generated specs and the placements, not from the plugins' own bookkeeping.
+#[cfg(test)]
+mod topology_tests {
+    use super::tests::{run_pods, Placed};
+    use crate::api::{Node, Pod};
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    const ZONE: &str = "topology.kubernetes.io/zone";
+    const HOSTNAME: &str = "kubernetes.io/hostname";
+    /// How many distinct `app` label values pods draw from.
+    const APPS: u8 = 3;
+
+    /// A node: its zone (`None`: no zone label), its max pods.
+    type TopoNode = (Option<u8>, u32);
+    /// A spread constraint: on zones (else hostnames), maxSkew, minDomains, the app it
+    /// selects, DoNotSchedule (else ScheduleAnyway).
+    type Spread = (bool, i64, Option<i64>, u8, bool);
+
+    /// A pod of the stream.
+    #[derive(Debug, Clone)]
+    struct TopoPod {
+        app: u8,
+        /// Required anti-affinity: on zones (else hostnames), the apps it avoids (bit mask).
+        anti: Option<(bool, u8)>,
+        spread: Vec<Spread>,
+        /// A `nodeSelector` on the zone.
+        zone: Option<u8>,
+        /// A preferred zone term: anti-affinity (else affinity), the app it names.
+        prefer: Option<(bool, u8)>,
+    }
+
+    fn topo_cluster() -> impl Strategy<Value = (Vec<TopoNode>, Vec<TopoPod>)> {
+        use proptest::option::weighted;
+        let node = (weighted(0.85, 0u8..3), 1u32..8);
+        let spread = (
+            any::<bool>(),
+            1i64..3,
+            weighted(0.3, 1i64..5),
+            0..APPS,
+            proptest::bool::weighted(0.7),
+        );
+        let pod = (
+            0..APPS,
+            weighted(0.4, (any::<bool>(), 1u8..8)),
+            proptest::collection::vec(spread, 0..3),
+            weighted(0.2, 0u8..3),
+            weighted(0.3, (any::<bool>(), 0..APPS)),
+        )
+            .prop_map(|(app, anti, spread, zone, prefer)| TopoPod {
+                app,
+                anti,
+                spread,
+                zone,
+                prefer,
+            });
+        (
+            proptest::collection::vec(node, 1..9),
+            proptest::collection::vec(pod, 1..40),
+        )
+    }
+
+    fn topo_node(i: usize, &(zone, max_pods): &TopoNode) -> Arc<Node> {
+        let mut labels = json!({"kubernetes.io/hostname": format!("n{i}")});
+        if let Some(z) = zone {
+            labels[ZONE] = json!(format!("z{z}"));
+        }
+        let n = json!({"metadata": {"name": format!("n{i}"), "labels": labels},
+            "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": max_pods.to_string()}}});
+        Arc::new(serde_json::from_value(n).unwrap())
+    }
+
+    fn app(a: u8) -> String {
+        format!("a{a}")
+    }
+
+    fn key(zone: bool) -> &'static str {
+        if zone {
+            ZONE
+        } else {
+            HOSTNAME
+        }
+    }
+
+    fn affinity(p: &TopoPod) -> Option<Value> {
+        let mut affinity = json!({});
+        if let Some((zone, mask)) = p.anti {
+            let apps: Vec<String> = (0..APPS)
+                .filter(|a| mask & (1 << a) != 0)
+                .map(app)
+                .collect();
+            affinity["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] = json!([{
+                "labelSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": apps}]},
+                "topologyKey": key(zone)}]);
+        }
+        if let Some((anti, a)) = p.prefer {
+            let kind = if anti {
+                "podAntiAffinity"
+            } else {
+                "podAffinity"
+            };
+            affinity[kind]["preferredDuringSchedulingIgnoredDuringExecution"] = json!([{
+                "weight": 10, "podAffinityTerm": {"labelSelector": {"matchLabels": {"app": app(a)}},
+                "topologyKey": ZONE}}]);
+        }
+        (affinity != json!({})).then_some(affinity)
+    }
+
+    fn topo_pod(i: usize, p: &TopoPod) -> Arc<Pod> {
+        let mut spec = json!({"containers": [{"name": "c",
+            "resources": {"requests": {"cpu": "100m", "memory": "10Mi"}}}]});
+        if let Some(a) = affinity(p) {
+            spec["affinity"] = a;
+        }
+        let constraints: Vec<Value> = p
+            .spread
+            .iter()
+            .map(|&(zone, max_skew, min_domains, a, hard)| {
+                let when = if hard {
+                    "DoNotSchedule"
+                } else {
+                    "ScheduleAnyway"
+                };
+                let mut c = json!({"maxSkew": max_skew, "topologyKey": key(zone),
+                    "whenUnsatisfiable": when, "labelSelector": {"matchLabels": {"app": app(a)}}});
+                if let Some(m) = min_domains {
+                    c["minDomains"] = json!(m);
+                }
+                c
+            })
+            .collect();
+        spec["topologySpreadConstraints"] = json!(constraints);
+        if let Some(z) = p.zone {
+            spec["nodeSelector"] = json!({ZONE: format!("z{z}")});
+        }
+        let pod = json!({"metadata": {"name": format!("p{i}"), "namespace": "d",
+            "labels": {"app": app(p.app)}}, "spec": spec});
+        Arc::new(serde_json::from_value(pod).unwrap())
+    }
+
+    fn run(nodes: &[TopoNode], pods: &[TopoPod], seed: u64) -> Placed {
+        let n: Vec<Arc<Node>> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| topo_node(i, s))
+            .collect();
+        let p: Vec<Arc<Pod>> = pods
+            .iter()
+            .enumerate()
+            .map(|(i, s)| topo_pod(i, s))
+            .collect();
+        run_pods(&n, &p, seed).1
+    }
+
+    fn index(node: &str) -> usize {
+        node[1..].parse().unwrap()
+    }
+
+    /// A node's value for the zone (or hostname) key, from the specs.
+    fn domain(nodes: &[TopoNode], i: usize, zone: bool) -> Option<String> {
+        if zone {
+            nodes[i].0.map(|z| format!("z{z}"))
+        } else {
+            Some(format!("n{i}"))
+        }
+    }
+
+    /// No placed pod's required anti-affinity term selects a pod placed in its domain.
+    fn anti_affinity_holds(nodes: &[TopoNode], pods: &[TopoPod], placed: &Placed) -> bool {
+        for (i, a) in pods.iter().enumerate() {
+            let (Some(at_a), Some((zone, mask))) = (&placed[i].1, a.anti) else {
+                continue;
+            };
+            for (j, b) in pods.iter().enumerate() {
+                let Some(at_b) = &placed[j].1 else { continue };
+                if i == j || mask & (1 << b.app) == 0 {
+                    continue;
+                }
+                let da = domain(nodes, index(at_a), zone);
+                if da.is_some() && da == domain(nodes, index(at_b), zone) {
+                    eprintln!(
+                        "p{i} avoids apps {mask:03b}, p{j} has app {}: both in {da:?}",
+                        b.app
+                    );
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// The skew of one hard constraint of pod `k` right after it was placed on `at`:
+    /// matching pods in its domain minus the global minimum over the eligible domains.
+    fn skew_after(
+        nodes: &[TopoNode],
+        pods: &[TopoPod],
+        placed: &Placed,
+        k: usize,
+        s: &Spread,
+    ) -> i64 {
+        let p = &pods[k];
+        let (zone, _, min_domains, selected, _) = *s;
+        let hard_keys_ok = |i: usize| {
+            p.spread
+                .iter()
+                .all(|c| !c.4 || !c.0 || nodes[i].0.is_some())
+        };
+        let eligible = |i: usize| hard_keys_ok(i) && p.zone.is_none_or(|z| nodes[i].0 == Some(z));
+        let mut counts: BTreeMap<String, i64> = (0..nodes.len())
+            .filter(|&i| eligible(i))
+            .map(|i| (domain(nodes, i, zone).unwrap(), 0))
+            .collect();
+        for (q, (_, at)) in pods[..=k].iter().zip(placed) {
+            let Some(i) = at.as_deref().map(index) else {
+                continue;
+            };
+            if eligible(i) && q.app == selected {
+                *counts.get_mut(&domain(nodes, i, zone).unwrap()).unwrap() += 1;
+            }
+        }
+        let few = (counts.len() as i64) < min_domains.unwrap_or(1);
+        let min = if few {
+            0
+        } else {
+            counts.values().copied().min().unwrap_or(0)
+        };
+        let at = index(placed[k].1.as_deref().unwrap());
+        counts[&domain(nodes, at, zone).expect("placed on a node with the key")] - min
+    }
+
+    /// Every hard spread constraint of every placed pod held right after its placement.
+    fn spread_holds(nodes: &[TopoNode], pods: &[TopoPod], placed: &Placed) -> bool {
+        for (k, p) in pods.iter().enumerate() {
+            if placed[k].1.is_none() {
+                continue;
+            }
+            for s in p.spread.iter().filter(|s| s.4) {
+                let skew = skew_after(nodes, pods, placed, k, s);
+                if skew > s.1 {
+                    eprintln!(
+                        "p{k} on {:?}: skew {skew} > maxSkew {} for {s:?}",
+                        placed[k].1, s.1
+                    );
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// No two placed pods that anti-affine each other share a domain, whichever of the
+        /// two came first (the incoming pod's terms, and existing pods' terms by symmetry).
+        #[test]
+        fn required_anti_affinity_is_never_violated((nodes, pods) in topo_cluster(), seed in any::<u64>()) {
+            let placed = run(&nodes, &pods, seed);
+            prop_assert!(anti_affinity_holds(&nodes, &pods, &placed));
+        }
+
+        /// After each placement, each of the pod's DoNotSchedule constraints has skew ≤ maxSkew
+        /// in the pod's domain (domains: nodes with the keys that pass its nodeSelector;
+        /// global minimum 0 below minDomains).
+        #[test]
+        fn hard_spread_constraints_hold_after_each_placement((nodes, pods) in topo_cluster(), seed in any::<u64>()) {
+            let placed = run(&nodes, &pods, seed);
+            prop_assert!(spread_holds(&nodes, &pods, &placed));
+        }
+
+        /// Spread and affinity scoring keep placements a function of the seed.
+        #[test]
+        fn same_seed_same_placements_with_constraints((nodes, pods) in topo_cluster(), seed in any::<u64>()) {
+            let a: Vec<Option<String>> = run(&nodes, &pods, seed).into_iter().map(|(_, n)| n).collect();
+            let b: Vec<Option<String>> = run(&nodes, &pods, seed).into_iter().map(|(_, n)| n).collect();
+            prop_assert_eq!(a, b);
+        }
     }
 }

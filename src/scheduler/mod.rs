@@ -6,11 +6,16 @@
 //! counts a pod on its node from the moment it is chosen (an assumed pod), so consecutive
 //! cycles never hand the same room out twice; [`queue`] orders the pending pods and parks
 //! the unschedulable ones until the cluster changes.
+//!
+//! [`plugins`] holds the per-node plugins; [`spread`] (PodTopologySpread) and [`affinity`]
+//! (InterPodAffinity) look at the pods already placed across the cluster.
 
+pub mod affinity;
 pub mod driver;
 pub mod framework;
 pub mod plugins;
 pub mod queue;
 pub mod snapshot;
+pub mod spread;
 
 pub use driver::{run, SchedulerConfig};

@@ -1,6 +1,7 @@
 //! The filter and score plugins, each upstream's behaviour and reason text: NodeName,
 //! NodeUnschedulable, NodeResourcesFit (with the LeastAllocated score), NodeAffinity,
-//! TaintToleration and NodeResourcesBalancedAllocation.
+//! TaintToleration and NodeResourcesBalancedAllocation; the plugins that look at other pods
+//! (PodTopologySpread, InterPodAffinity) have their own modules.
 //!
 //! A filter answers whether a pod may go to a node and, if not, why (the reason strings are
 //! what `FailedScheduling` events count). A score ranks the nodes that passed, 0..=100 after
@@ -8,10 +9,15 @@
 
 use std::collections::BTreeMap;
 
+use serde::Deserialize;
 use serde_json::Value;
 
+use super::affinity::InterPodAffinity;
 use super::snapshot::{NodeInfo, PodInfo, Resources, Snapshot};
+use super::spread::PodTopologySpread;
 use crate::api::core::{Taint, Toleration};
+use crate::api::selector::LabelSelector;
+use crate::api::{Node, Pod};
 
 /// Highest score a plugin gives a node (upstream `MaxNodeScore`).
 pub const MAX_NODE_SCORE: i64 = 100;
@@ -27,14 +33,14 @@ pub struct Reject {
 }
 
 impl Reject {
-    fn resolvable(reasons: Vec<String>) -> Reject {
+    pub fn resolvable(reasons: Vec<String>) -> Reject {
         Reject {
             reasons,
             unresolvable: false,
         }
     }
 
-    fn unresolvable(reason: &str) -> Reject {
+    pub fn unresolvable(reason: &str) -> Reject {
         Reject {
             reasons: vec![reason.to_string()],
             unresolvable: true,
@@ -82,6 +88,20 @@ pub trait Plugin: Send + Sync {
     /// Whether the plugin scores at all (the framework skips the rest for it).
     fn scores(&self) -> bool {
         false
+    }
+
+    /// Once per cycle, after filtering and only when there are at least two feasible nodes
+    /// to rank: computes what scoring needs into `state`. `false` skips this plugin's score
+    /// and normalize for the cycle (upstream's `Skip` status), so a pod the plugin has
+    /// nothing to say about costs no per-node work.
+    fn pre_score(
+        &self,
+        _pod: &PodInfo,
+        _snap: &Snapshot,
+        _feasible: &[&NodeInfo],
+        _state: &mut CycleState,
+    ) -> bool {
+        true
     }
 
     /// A raw score for a node that passed every filter.
@@ -264,6 +284,15 @@ pub fn tolerates(t: &Toleration, taint: &Taint) -> bool {
     }
 }
 
+/// The first NoSchedule or NoExecute taint no toleration tolerates (upstream
+/// `FindMatchingUntoleratedTaint` with `DoNotScheduleTaintsFilterFunc`).
+pub fn untolerated_taint<'a>(taints: &'a [Taint], tolerations: &[Toleration]) -> Option<&'a Taint> {
+    taints.iter().find(|taint| {
+        matches!(taint.effect.as_str(), "NoSchedule" | "NoExecute")
+            && !tolerations.iter().any(|t| tolerates(t, taint))
+    })
+}
+
 /// NoSchedule and NoExecute taints must be tolerated; PreferNoSchedule ones lower the score.
 pub struct TaintToleration;
 
@@ -274,12 +303,7 @@ impl Plugin for TaintToleration {
 
     fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
         let Some(n) = &node.node else { return Ok(()) };
-        let tolerations = &pod.pod.spec.tolerations;
-        let untolerated = n.spec.taints.iter().find(|taint| {
-            matches!(taint.effect.as_str(), "NoSchedule" | "NoExecute")
-                && !tolerations.iter().any(|t| tolerates(t, taint))
-        });
-        match untolerated {
+        match untolerated_taint(&n.spec.taints, &pod.pod.spec.tolerations) {
             None => Ok(()),
             Some(t) => Err(Reject::unresolvable(&format!(
                 "node(s) had untolerated taint {{{}: {}}}",
@@ -319,21 +343,7 @@ impl Plugin for NodeAffinity {
 
     fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
         let Some(n) = &node.node else { return Ok(()) };
-        let labels = &n.metadata.labels;
-        let spec = &pod.pod.spec;
-        let selector_ok = spec
-            .node_selector
-            .iter()
-            .all(|(k, v)| labels.get(k) == Some(v));
-        let required = &node_affinity(&pod.pod.spec.affinity)
-            ["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"];
-        let affinity_ok = match required.as_array() {
-            None => true,
-            Some(terms) => terms
-                .iter()
-                .any(|t| term_matches(t, labels, &n.metadata.name)),
-        };
-        if selector_ok && affinity_ok {
+        if matches_required_node_affinity(&pod.pod, n) {
             Ok(())
         } else {
             Err(Reject::unresolvable(
@@ -363,6 +373,26 @@ impl Plugin for NodeAffinity {
     fn normalize(&self, scores: &mut [i64]) {
         normalize_to_max(scores, false);
     }
+}
+
+/// Whether `node` satisfies the pod's `nodeSelector` and required node affinity (upstream
+/// `GetRequiredNodeAffinity(pod).Match(node)`).
+pub fn matches_required_node_affinity(pod: &Pod, node: &Node) -> bool {
+    let labels = &node.metadata.labels;
+    let selector_ok = pod
+        .spec
+        .node_selector
+        .iter()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    let required = &node_affinity(&pod.spec.affinity)
+        ["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"];
+    let affinity_ok = match required.as_array() {
+        None => true,
+        Some(terms) => terms
+            .iter()
+            .any(|t| term_matches(t, labels, &node.metadata.name)),
+    };
+    selector_ok && affinity_ok
 }
 
 fn node_affinity(affinity: &Option<Value>) -> &Value {
@@ -417,6 +447,21 @@ fn requirement_matches(req: &Value, labels: &BTreeMap<String, String>) -> bool {
     }
 }
 
+/// A `metav1.LabelSelector` from its JSON, as upstream's `LabelSelectorAsSelector`: a missing
+/// or null selector selects nothing (`None` here), `{}` selects everything. A malformed one
+/// also selects nothing (the API server rejects those on the way in).
+pub fn label_selector(v: &Value) -> Option<LabelSelector> {
+    if v.is_null() {
+        return None;
+    }
+    LabelSelector::deserialize(v).ok()
+}
+
+/// Whether a selector has no requirements, so it selects everything (upstream `Empty()`).
+pub fn selector_is_empty(s: &LabelSelector) -> bool {
+    s.match_labels.is_empty() && s.match_expressions.is_empty()
+}
+
 /// The default plugins with upstream's score weights.
 pub fn default_plugins() -> Vec<(Box<dyn Plugin>, i64)> {
     vec![
@@ -426,13 +471,14 @@ pub fn default_plugins() -> Vec<(Box<dyn Plugin>, i64)> {
         (Box::new(NodeAffinity), 2),
         (Box::new(TaintToleration), 3),
         (Box::new(BalancedAllocation), 1),
+        (Box::new(PodTopologySpread), 2),
+        (Box::new(InterPodAffinity), 2),
     ]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{Node, Pod};
     use serde_json::json;
     use std::sync::Arc;
 

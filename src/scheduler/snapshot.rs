@@ -6,10 +6,14 @@
 //! An assumed pod counts on its node from the moment it is chosen, so the next cycle does not
 //! place a second pod into the same room before the binding comes back through the watch.
 //! If the binding never shows up, the assumption expires and the room is freed.
+//!
+//! As upstream, the snapshot also indexes the nodes that hold pods with pod (anti-)affinity,
+//! so InterPodAffinity only visits those for a pod that has no terms of its own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use super::affinity::PodAffinityTerms;
 use crate::api::core::{PodSpec, ResourceRequirements};
 use crate::api::quantity;
 use crate::api::{Node, Pod};
@@ -106,6 +110,9 @@ pub struct PodInfo {
     /// Requests with the scoring defaults for containers that request nothing.
     pub non_zero: Resources,
     pub priority: i32,
+    /// Its pod affinity and anti-affinity terms, parsed once; `None` when the pod has
+    /// neither (upstream `podWithAffinity`).
+    pub affinity: Option<Arc<PodAffinityTerms>>,
 }
 
 impl PodInfo {
@@ -115,6 +122,7 @@ impl PodInfo {
             requests: pod_requests(&pod.spec, false),
             non_zero: pod_requests(&pod.spec, true),
             priority: pod.spec.priority.unwrap_or(0),
+            affinity: PodAffinityTerms::of(&pod).map(Arc::new),
             pod,
         }
     }
@@ -129,6 +137,10 @@ pub struct NodeInfo {
     pub requested: Resources,
     pub non_zero_requested: Resources,
     pub pods: BTreeMap<String, Arc<PodInfo>>,
+    /// How many of `pods` have pod (anti-)affinity terms, and how many required
+    /// anti-affinity (upstream `PodsWithAffinity`, `PodsWithRequiredAntiAffinity`).
+    pub pods_with_affinity: usize,
+    pub pods_with_required_anti_affinity: usize,
 }
 
 impl NodeInfo {
@@ -161,6 +173,9 @@ impl NodeInfo {
     pub fn add_pod(&mut self, pod: Arc<PodInfo>) {
         self.requested.add(&pod.requests);
         self.non_zero_requested.add(&pod.non_zero);
+        let (any, anti) = affinity_flags(&pod);
+        self.pods_with_affinity += usize::from(any);
+        self.pods_with_required_anti_affinity += usize::from(anti);
         let previous = self.pods.insert(pod.key.clone(), pod);
         assert!(previous.is_none(), "a pod added twice to one node");
     }
@@ -169,7 +184,18 @@ impl NodeInfo {
         let pod = self.pods.remove(key)?;
         self.requested.sub(&pod.requests);
         self.non_zero_requested.sub(&pod.non_zero);
+        let (any, anti) = affinity_flags(&pod);
+        self.pods_with_affinity -= usize::from(any);
+        self.pods_with_required_anti_affinity -= usize::from(anti);
         Some(pod)
+    }
+}
+
+/// Whether a pod has pod (anti-)affinity terms at all, and required anti-affinity ones.
+fn affinity_flags(pod: &PodInfo) -> (bool, bool) {
+    match &pod.affinity {
+        None => (false, false),
+        Some(terms) => (true, !terms.required_anti_affinity.is_empty()),
     }
 }
 
@@ -177,9 +203,35 @@ impl NodeInfo {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub nodes: BTreeMap<String, NodeInfo>,
+    /// Nodes holding pods with pod (anti-)affinity terms, and with required anti-affinity
+    /// (upstream `havePodsWithAffinityNodeInfoList` and
+    /// `havePodsWithRequiredAntiAffinityNodeInfoList`); kept by [`Snapshot::reindex`], which
+    /// whoever adds or removes pods on `nodes` calls (the [`Cache`] does).
+    pub have_pods_with_affinity: BTreeSet<String>,
+    pub have_pods_with_required_anti_affinity: BTreeSet<String>,
 }
 
 impl Snapshot {
+    /// Brings the affinity indexes up to date for node `name` after its pods changed.
+    pub fn reindex(&mut self, name: &str) {
+        let (any, anti) = self.nodes.get(name).map_or((false, false), |n| {
+            (
+                n.pods_with_affinity > 0,
+                n.pods_with_required_anti_affinity > 0,
+            )
+        });
+        for (set, on) in [
+            (&mut self.have_pods_with_affinity, any),
+            (&mut self.have_pods_with_required_anti_affinity, anti),
+        ] {
+            if on && !set.contains(name) {
+                set.insert(name.to_string());
+            } else if !on {
+                set.remove(name);
+            }
+        }
+    }
+
     /// Nodes that exist (not placeholders for pods on unknown nodes), in name order.
     pub fn schedulable_nodes(&self) -> impl Iterator<Item = &NodeInfo> {
         self.nodes.values().filter(|n| n.node.is_some())
@@ -245,6 +297,7 @@ impl Cache {
             if info.node.is_none() && info.pods.is_empty() {
                 self.snapshot.nodes.remove(&placed.node);
             }
+            self.snapshot.reindex(&placed.node);
         }
     }
 
@@ -292,6 +345,7 @@ impl Cache {
             .entry(node.clone())
             .or_default()
             .add_pod(pod);
+        self.snapshot.reindex(&node);
         let placed = Placed {
             node,
             assumed_until_ms,
