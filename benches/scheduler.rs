@@ -2,7 +2,8 @@
 //! with 4 CPUs, 32 GiB and 110 pods each; pods requesting 100m CPU and 500 MiB.
 //!
 //! - core: the pure scheduling cycle plus the assumption, on 1,000 and 5,000 nodes, for
-//!   10,000 and 30,000 pods (after 1,000 initial pods), one thread;
+//!   10,000 and 30,000 pods (after 1,000 initial pods), one thread; resources only, with a
+//!   zone spread constraint, and with hostname anti-affinity;
 //! - end to end: `rkube etcd` + `rkube apiserver` + `rkube scheduler` (this build, release):
 //!   `E2E_NODES` nodes and `E2E_PODS` pending pods are created with the scheduler stopped, then
 //!   it starts; pods/s between the first and the last binding.
@@ -39,7 +40,23 @@ mod bench {
     use serde_json::json;
     use tempfile::TempDir;
 
-    const CORE_CASES: [(usize, usize); 3] = [(1_000, 10_000), (5_000, 10_000), (5_000, 30_000)];
+    /// What the measured pods carry besides their requests.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Shape {
+        ResourcesOnly,
+        /// Zone spread, maxSkew 1, DoNotSchedule, over pods of the same app.
+        Spread,
+        /// Required anti-affinity on the hostname within one of ten apps.
+        AntiAffinity,
+    }
+
+    const CORE_CASES: [(Shape, usize, usize); 5] = [
+        (Shape::ResourcesOnly, 1_000, 10_000),
+        (Shape::ResourcesOnly, 5_000, 10_000),
+        (Shape::ResourcesOnly, 5_000, 30_000),
+        (Shape::Spread, 5_000, 10_000),
+        (Shape::AntiAffinity, 5_000, 10_000),
+    ];
     const INIT_PODS: usize = 1_000;
     const E2E_NODES: usize = 1_000;
     const E2E_PODS: usize = 10_000;
@@ -68,15 +85,42 @@ mod bench {
         .expect("pod")
     }
 
+    fn shaped(i: usize, shape: Shape) -> Pod {
+        let mut p = pod("b", i);
+        let app = format!("app-{}", i % 10);
+        p.metadata.labels.insert("app".into(), app.clone());
+        let selector = json!({"matchLabels": {"app": app}});
+        match shape {
+            Shape::ResourcesOnly => {}
+            Shape::Spread => {
+                p.spec.topology_spread_constraints = vec![json!({"maxSkew": 1,
+                    "topologyKey": "topology.kubernetes.io/zone",
+                    "whenUnsatisfiable": "DoNotSchedule", "labelSelector": selector})];
+            }
+            Shape::AntiAffinity => {
+                p.spec.affinity = Some(json!({"podAntiAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": [{
+                        "labelSelector": selector, "topologyKey": "kubernetes.io/hostname"}]}}));
+            }
+        }
+        p
+    }
+
     /// Places `count` pods on `nodes` nodes through the pure core; pods/s.
-    fn core(nodes: usize, count: usize) -> f64 {
+    fn core(shape: Shape, nodes: usize, count: usize) -> f64 {
         let mut cache = Cache::default();
         for i in 0..nodes {
             cache.upsert_node(Arc::new(node(i)));
         }
         let fw = Framework::with_defaults();
         let pods: Vec<Arc<Pod>> = (0..INIT_PODS + count)
-            .map(|i| Arc::new(pod("b", i)))
+            .map(|i| {
+                Arc::new(if i < INIT_PODS {
+                    pod("b", i)
+                } else {
+                    shaped(i, shape)
+                })
+            })
             .collect();
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         let mut random = move || {
@@ -220,12 +264,19 @@ mod bench {
         println!("| case | pods/s |");
         println!("|---|---:|");
         let mut core_5000 = f64::INFINITY;
-        for (nodes, pods) in CORE_CASES {
-            let rate = core(nodes, pods);
-            if nodes == 5_000 {
+        for (shape, nodes, pods) in CORE_CASES {
+            let rate = core(shape, nodes, pods);
+            if nodes == 5_000 && shape == Shape::ResourcesOnly {
                 core_5000 = core_5000.min(rate);
             }
-            println!("| core, {nodes} nodes, {pods} pods (after {INIT_PODS}) | {rate:.0} |");
+            let what = match shape {
+                Shape::ResourcesOnly => "resources only",
+                Shape::Spread => "zone spread (maxSkew 1)",
+                Shape::AntiAffinity => "hostname anti-affinity (10 apps)",
+            };
+            println!(
+                "| core, {what}, {nodes} nodes, {pods} pods (after {INIT_PODS}) | {rate:.0} |"
+            );
         }
         if std::env::var("BENCH_ONLY").as_deref() == Ok("core") {
             let ok = core_5000 >= TARGET_CORE_PODS_PER_S;
