@@ -243,6 +243,19 @@ fn leader_kill_elects_a_new_leader_and_the_old_one_catches_up() {
     }
 }
 
+/// The stopped member had applied only the first few entries; the leader must have compacted
+/// its log beyond this index (snapshot index minus its 5,000 catch-up entries).
+const COMPACTED_PAST_INDEX: u64 = 100;
+
+/// The index of the last snapshot a member's log reports having saved.
+fn last_snapshot_index(log: &str) -> u64 {
+    log.lines()
+        .filter(|l| l.contains("saved snapshot"))
+        .filter_map(|l| l.rsplit("index=").next()?.trim().parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
 #[test]
 fn restarted_member_catches_up_by_snapshot() {
     if !require_etcdctl() {
@@ -275,6 +288,15 @@ fn restarted_member_catches_up_by_snapshot() {
     put_all(&rt, &leader_url, filler, 32);
     let expected = read_prefix(c.member(leader), "k/", "l").expect("read on the leader");
     assert_eq!(expected.len(), 301);
+    // Snapshots are taken as the leader applies, which can trail the acknowledged writes on
+    // a loaded machine: restart the member only once the leader has compacted its log past
+    // the entries the member would need (it stopped near the start of the log).
+    let leader_log = || c.member(leader).log();
+    wait_until(
+        30,
+        "the leader to compact its log past the member's position",
+        || last_snapshot_index(&leader_log()) >= COMPACTED_PAST_INDEX + 5_000,
+    );
 
     c.member_mut(down).start();
     let m = c.member(down);
