@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use rkube::apiserver::cache::{Behind, CacheState, Start};
+use rkube::apiserver::cache::{Behind, CacheState, CachedObject, Start};
 use rkube::apiserver::selector::{Filter, LabelSelector};
 use serde_json::{json, Value};
 
@@ -228,7 +228,7 @@ fn run(u: &mut Unstructured) -> Result<()> {
                 cache.reset(
                     objects
                         .iter()
-                        .map(|(k, v)| (k.clone(), Arc::new(v.clone())))
+                        .map(|(k, v)| (k.clone(), Arc::new(CachedObject::new(v.clone()))))
                         .collect(),
                     rev,
                 );
@@ -294,8 +294,11 @@ fn run(u: &mut Unstructured) -> Result<()> {
                             assert_eq!(e.rev, want.rev);
                             assert_eq!(e.key, want.key);
                             assert_eq!(e.deleted, want.deleted);
-                            assert_eq!(*e.object, want.object);
-                            assert_eq!(e.old.as_deref(), want.old.as_ref());
+                            assert_eq!(**e.object, want.object);
+                            // The encoding made once for every list and watcher is the object.
+                            let encoded: Value = serde_json::from_slice(e.object.json()).unwrap();
+                            assert_eq!(encoded, want.object);
+                            assert_eq!(e.old.as_deref().map(|o| &**o), want.old.as_ref());
                             for f in &filters {
                                 let _ = e.translate(f);
                                 let _ = e.line_for(f);
@@ -314,7 +317,7 @@ fn run(u: &mut Unstructured) -> Result<()> {
                     .filter(|(k, _)| k.starts_with(prefix))
                     .map(|(_, v)| v)
                     .collect();
-                let got: Vec<&Value> = objs.iter().map(|v| &**v).collect();
+                let got: Vec<&Value> = objs.iter().map(|v| &***v).collect();
                 assert_eq!(got, want, "snapshot({prefix:?})");
                 assert_eq!(rev, m.rev, "snapshot revision");
                 assert_eq!(seq, m.next_seq(), "snapshot history position");
