@@ -49,6 +49,20 @@ pub struct SchedulerConfig {
     pub percentage_of_nodes_to_score: usize,
 }
 
+/// Whether a node update could make a parked pod fit (upstream
+/// `nodeSchedulingPropertiesChange`): a kubelet heartbeat alone does not.
+fn scheduling_relevant_change(old: &Node, new: &Node) -> bool {
+    let conditions = |n: &Node| -> Vec<(String, String)> {
+        let c = n.status.conditions.iter();
+        c.map(|c| (c.type_.clone(), c.status.clone())).collect()
+    };
+    old.status.allocatable != new.status.allocatable
+        || old.metadata.labels != new.metadata.labels
+        || old.spec.taints != new.spec.taints
+        || old.spec.unschedulable != new.spec.unschedulable
+        || conditions(old) != conditions(new)
+}
+
 /// How a binding ended.
 struct Bound {
     key: String,
@@ -160,7 +174,7 @@ impl Scheduler {
                 self.queue.move_all(now);
             }
             Change::Updated(old, new) => {
-                let changed = old != new;
+                let changed = scheduling_relevant_change(&old, &new);
                 self.cache.upsert_node(new);
                 if changed {
                     self.queue.move_all(now);
@@ -317,5 +331,36 @@ impl Scheduler {
                 tracing::debug!(pod = name, error = %e, "cannot record the pod's condition");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeats_do_not_wake_parked_pods() {
+        let node = |cpu: &str, beat: &str, ready: &str| -> Node {
+            serde_json::from_value(json!({"metadata": {"name": "n"},
+                "status": {"allocatable": {"cpu": cpu}, "conditions": [{"type": "Ready",
+                    "status": ready, "lastHeartbeatTime": beat}]}}))
+            .unwrap()
+        };
+        let base = node("2", "2026-11-27T00:00:00Z", "True");
+        assert!(!scheduling_relevant_change(
+            &base,
+            &node("2", "2026-11-27T00:00:10Z", "True")
+        ));
+        assert!(scheduling_relevant_change(
+            &base,
+            &node("4", "2026-11-27T00:00:00Z", "True")
+        ));
+        assert!(scheduling_relevant_change(
+            &base,
+            &node("2", "2026-11-27T00:00:00Z", "False")
+        ));
+        let mut tainted = base.clone();
+        tainted.spec.unschedulable = Some(true);
+        assert!(scheduling_relevant_change(&base, &tainted));
     }
 }
