@@ -288,14 +288,18 @@ fn restarted_member_catches_up_by_snapshot() {
     put_all(&rt, &leader_url, filler, 32);
     let expected = read_prefix(c.member(leader), "k/", "l").expect("read on the leader");
     assert_eq!(expected.len(), 301);
-    // Snapshots are taken as the leader applies, which can trail the acknowledged writes on
-    // a loaded machine: restart the member only once the leader has compacted its log past
-    // the entries the member would need (it stopped near the start of the log).
-    let leader_log = || c.member(leader).log();
+    // Snapshots are taken as each member applies, which can trail the acknowledged writes on
+    // a loaded machine: restart the member only once its peers have compacted their logs past
+    // the entries it would need (it stopped near the start of the log).
+    // Every member that is up, not just the first leader: leadership can move under load,
+    // and a leader that has not compacted sends the member its log instead.
     wait_until(
-        30,
-        "the leader to compact its log past the member's position",
-        || last_snapshot_index(&leader_log()) >= COMPACTED_PAST_INDEX + 5_000,
+        60,
+        "the live members to compact their logs past the member",
+        || {
+            up.iter()
+                .all(|&i| last_snapshot_index(&c.member(i).log()) >= COMPACTED_PAST_INDEX + 5_000)
+        },
     );
 
     c.member_mut(down).start();
