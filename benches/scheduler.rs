@@ -139,7 +139,7 @@ mod bench {
             let (r, next) = fw.schedule(&info, cache.snapshot(), &start, &mut random);
             start = next;
             let node = r.expect("room for every pod").node;
-            cache.assume(info, &node, 0);
+            cache.assume(info, &node);
             placed += usize::from(i >= INIT_PODS);
         }
         placed as f64 / t0.elapsed().as_secs_f64()

@@ -47,6 +47,11 @@ impl LabelSelector {
     /// matches everything; `NotIn` and `DoesNotExist` hold when the key is absent; an
     /// unknown operator matches nothing (upstream rejects the selector, so it selects
     /// nothing rather than everything).
+    /// No requirements: selects everything (upstream `Empty()`).
+    pub fn is_empty(&self) -> bool {
+        self.match_labels.is_empty() && self.match_expressions.is_empty()
+    }
+
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         let labels_hold = self
             .match_labels
@@ -59,10 +64,16 @@ impl LabelSelector {
 impl LabelSelectorRequirement {
     /// Whether `labels` satisfy this one expression.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        let value = labels.get(&self.key);
+        self.matches_value(labels.get(&self.key).map(String::as_str))
+    }
+
+    /// Whether a key whose value is `value` (`None`: absent) satisfies this expression; for
+    /// selectors over something other than a label map (a node's `metadata.name` field).
+    pub fn matches_value(&self, value: Option<&str>) -> bool {
+        let listed = |v: &str| self.values.iter().any(|x| x == v);
         match self.operator.as_str() {
-            "In" => value.is_some_and(|v| self.values.contains(v)),
-            "NotIn" => value.is_none_or(|v| !self.values.contains(v)),
+            "In" => value.is_some_and(listed),
+            "NotIn" => value.is_none_or(|v| !listed(v)),
             "Exists" => value.is_some(),
             "DoesNotExist" => value.is_none(),
             _ => false,

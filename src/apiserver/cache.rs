@@ -84,7 +84,9 @@ pub struct CacheEvent {
     /// The object before the change, if it existed (selectors are applied to both).
     pub old: Option<Arc<CachedObject>>,
     pub deleted: bool,
-    /// The encoded line for watchers without selectors, made once for all of them.
+    /// The encoded line for watchers without selectors, made once for all of them: a
+    /// thousand watchers then share one buffer instead of copying the object's JSON each. It
+    /// costs a second copy of the object's JSON per history event (bounded by the history).
     plain_line: OnceLock<Bytes>,
 }
 
@@ -338,19 +340,31 @@ impl WatchCache {
         wait: Duration,
         ready: impl Fn(&CacheState) -> bool,
     ) -> bool {
+        let answer = |s: &CacheState| ready(s).then_some(());
+        self.wait_then(clock, wait, answer).await.is_some()
+    }
+
+    /// Waits until `answer(state)` gives something, or `wait` passes; what it gave (taken
+    /// under the same lock as the check, so it reflects the state that passed it).
+    pub async fn wait_then<T>(
+        &self,
+        clock: &Clock,
+        wait: Duration,
+        answer: impl Fn(&CacheState) -> Option<T>,
+    ) -> Option<T> {
         let waiting = async {
             loop {
                 let notified = self.changed.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                if self.with(&ready) {
-                    return;
+                if let Some(v) = self.with(&answer) {
+                    return v;
                 }
                 self.progress_wanted.notify_one();
                 notified.await;
             }
         };
-        clock.timeout(wait, waiting).await.is_ok()
+        clock.timeout(wait, waiting).await.ok()
     }
 
     /// A future that completes at the next change (create it before checking the state).

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::access::{self, Authenticator};
 use super::apply;
 use super::auth::UserInfo;
-use super::cache::{CachedObject, Caches};
+use super::cache::{CacheState, CachedObject, Caches};
 use super::fieldvalidation::{self, FieldValidation};
 use super::objects::{self, CreateInputs, Deletion};
 use super::paging;
@@ -244,15 +244,41 @@ enum Items {
     Read(Vec<Value>),
 }
 
-/// A list answer before encoding: its items and its `metadata`.
+/// A list answer before encoding: its resource, items and `metadata`.
 struct Listed {
+    resource: &'static Resource,
     items: Items,
     meta: Value,
 }
 
+/// What a request is answered with: one JSON value, or a list encoded straight from its
+/// items (the watch cache's are encoded once), never built as one JSON value unless printed
+/// as a Table.
+enum Answer {
+    Json(Value),
+    List(Listed),
+}
+
+impl Answer {
+    fn into_value(self) -> Value {
+        match self {
+            Answer::Json(v) => v,
+            Answer::List(l) => l.into_value(),
+        }
+    }
+}
+
+/// A handler's result when its answer may be a list.
+type Served = Result<(u16, Answer), Box<Status>>;
+
+fn json_answer(reply: Reply) -> Served {
+    reply.map(|(code, v)| (code, Answer::Json(v)))
+}
+
 impl Listed {
     /// As a JSON value (Table printing reads it).
-    fn into_value(self, r: &Resource) -> Value {
+    fn into_value(self) -> Value {
+        let r = self.resource;
         let items = match self.items {
             Items::Cached(objs) => objs.iter().map(|o| Value::clone(o)).collect(),
             Items::Read(objs) => objs,
@@ -266,7 +292,8 @@ impl Listed {
     }
 
     /// As JSON bytes; cached items are spliced in as they were encoded, not encoded again.
-    fn encode(&self, r: &Resource) -> Bytes {
+    fn encode(&self) -> Bytes {
+        let r = self.resource;
         let head = json!({
             "kind": format!("{}List", r.kind),
             "apiVersion": r.api_version(),
@@ -435,18 +462,6 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest, port: Port) -> HttpResponse
             return resp;
         }
     }
-    if let (
-        &hyper::Method::GET,
-        Route::Collection {
-            resource,
-            namespace,
-        },
-    ) = (&method, &route)
-    {
-        if !resource.is_review() && !table::wants_table(&accept) {
-            return list_response(&api, resource, namespace.as_deref(), &query).await;
-        }
-    }
     let manager = match query.get("fieldManager").filter(|m| !m.is_empty()) {
         Some(m) if m.len() > apply::MAX_MANAGER_BYTES => {
             let m = format!(
@@ -527,9 +542,9 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest, port: Port) -> HttpResponse
                 Err(_) => Err(Box::new(timed_out())),
             };
             match (reply, printed) {
-                (Ok((200, body)), Some(r)) => {
+                (Ok((200, answer)), Some(r)) => {
                     let now = api.platform.clock.wall_unix_ms();
-                    Ok((200, as_table(r, body, now)))
+                    Ok((200, Answer::Json(as_table(r, answer.into_value(), now))))
                 }
                 (other, _) => other,
             }
@@ -537,7 +552,8 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest, port: Port) -> HttpResponse
         Err(s) => Err(s),
     };
     let mut resp = match reply {
-        Ok((code, body)) => respond(code, &body),
+        Ok((code, Answer::Json(body))) => respond(code, &body),
+        Ok((code, Answer::List(list))) => respond_json(code, list.encode()),
         Err(s) => respond_status(&s),
     };
     for w in warnings {
@@ -548,20 +564,20 @@ pub async fn handle(api: Arc<Api>, req: HttpRequest, port: Port) -> HttpResponse
     resp
 }
 
-/// A list as JSON: encoded straight from the items (the cache's are encoded once), without
-/// building the whole list as one JSON value first.
-async fn list_response(
-    api: &Api,
-    r: &'static Resource,
-    ns: Option<&str>,
-    query: &Query,
-) -> HttpResponse {
-    let limit = std::time::Duration::from_millis(REQUEST_TIMEOUT_MS);
-    let listed = api.list_items(r, ns, query);
-    match api.platform.clock.timeout(limit, listed).await {
-        Ok(Ok(listed)) => respond_json(200, listed.encode(r)),
-        Ok(Err(s)) => respond_status(&s),
-        Err(_) => respond_status(&timed_out()),
+/// The version, discovery and OpenAPI documents.
+fn read_only(route: Route) -> Reply {
+    let found = |v: Option<Value>| {
+        v.map(|v| (200, v))
+            .ok_or_else(|| Box::new(not_found_path()))
+    };
+    match route {
+        Route::Version => Ok((200, discovery::version())),
+        Route::CoreVersions => Ok((200, discovery::core_versions())),
+        Route::Groups => Ok((200, discovery::groups())),
+        Route::ResourceList { group, version } => found(discovery::resource_list(&group, &version)),
+        Route::OpenApiRoot => Ok((200, openapi::root())),
+        Route::OpenApiGroup { group, version } => found(openapi::group_version(&group, &version)),
+        _ => fail(not_found_path()),
     }
 }
 
@@ -798,7 +814,7 @@ fn need_body(body: Option<Value>) -> Result<Value, Box<Status>> {
 }
 
 impl Api {
-    async fn dispatch(&self, route: Route, call: Call<'_>) -> Reply {
+    async fn dispatch(&self, route: Route, call: Call<'_>) -> Served {
         let method = call.method;
         match route {
             Route::Collection {
@@ -809,10 +825,10 @@ impl Api {
                 resource,
                 namespace,
                 name,
-            } => {
+            } => json_answer(
                 self.object(resource, namespace.as_deref(), &name, call)
-                    .await
-            }
+                    .await,
+            ),
             Route::Bindings { namespace } => {
                 if method != "POST" {
                     return fail(method_not_allowed(method));
@@ -820,8 +836,10 @@ impl Api {
                 let body = need_body(call.body)?;
                 let name = body["metadata"]["name"].as_str().unwrap_or("").to_string();
                 let pods = super::resources::find("", "v1", "pods").expect("served");
-                self.bind(pods, &namespace, &name, &body, call.dry_run)
-                    .await
+                json_answer(
+                    self.bind(pods, &namespace, &name, &body, call.dry_run)
+                        .await,
+                )
             }
             Route::Subresource {
                 resource,
@@ -829,40 +847,31 @@ impl Api {
                 name,
                 sub,
             } => {
-                self.subresource(resource, namespace.as_deref(), &name, sub, call)
-                    .await
+                let served = self.subresource(resource, namespace.as_deref(), &name, sub, call);
+                json_answer(served.await)
             }
             Route::NotFound | Route::Health => fail(not_found_path()),
             _ if method != "GET" => fail(method_not_allowed(method)),
-            Route::Version => Ok((200, discovery::version())),
-            Route::CoreVersions => Ok((200, discovery::core_versions())),
-            Route::Groups => Ok((200, discovery::groups())),
-            Route::ResourceList { group, version } => discovery::resource_list(&group, &version)
-                .map(|v| (200, v))
-                .ok_or_else(|| Box::new(not_found_path())),
-            Route::OpenApiRoot => Ok((200, openapi::root())),
-            Route::OpenApiGroup { group, version } => openapi::group_version(&group, &version)
-                .map(|v| (200, v))
-                .ok_or_else(|| Box::new(not_found_path())),
+            route => json_answer(read_only(route)),
         }
     }
 
-    async fn collection(&self, r: &'static Resource, ns: Option<&str>, call: Call<'_>) -> Reply {
+    async fn collection(&self, r: &'static Resource, ns: Option<&str>, call: Call<'_>) -> Served {
         if r.is_review() {
-            return match call.method {
+            return json_answer(match call.method {
                 "POST" => {
                     self.access_review(self.authn.as_ref(), call.user, need_body(call.body)?)
                         .await
                 }
                 m => fail(method_not_allowed(m)),
-            };
+            });
         }
         match call.method {
-            "GET" => self.list(r, ns, call.query).await,
+            "GET" => Ok((200, Answer::List(self.list_items(r, ns, call.query).await?))),
             "POST" => {
                 let owner = Owner::update(&call.manager, "");
-                self.create(r, ns, need_body(call.body)?, call.dry_run, &owner)
-                    .await
+                let body = need_body(call.body)?;
+                json_answer(self.create(r, ns, body, call.dry_run, &owner).await)
             }
             m => fail(method_not_allowed(m)),
         }
@@ -917,10 +926,6 @@ impl Api {
 
     async fn get(&self, r: &Resource, ns: Option<&str>, name: &str) -> Reply {
         Ok((200, self.read(r, ns, name).await?.0))
-    }
-
-    async fn list(&self, r: &'static Resource, ns: Option<&str>, query: &Query) -> Reply {
-        Ok((200, self.list_items(r, ns, query).await?.into_value(r)))
     }
 
     /// A list's items and metadata. Served from the watch cache when the list starts fresh
@@ -989,6 +994,7 @@ impl Api {
             meta["continue"] = Value::String(paging::encode(last, page.revision));
         }
         Ok(Listed {
+            resource: r,
             items: Items::Read(objs),
             meta,
         })
@@ -1005,20 +1011,23 @@ impl Api {
         at_least: Option<i64>,
     ) -> Option<Listed> {
         let cache = self.caches.of(r);
-        if let Some(rev) = at_least {
-            let wait = std::time::Duration::from_millis(super::cache::CACHE_FRESHNESS_WAIT_MS);
-            let clock = &self.platform.clock;
-            if !cache
-                .wait_for(clock, wait, |s| s.ready() && s.rev() >= rev)
-                .await
-            {
-                return None;
+        // The snapshot is taken under the lock that saw the cache far enough.
+        let snapshot = |s: &CacheState| {
+            let far_enough = at_least.is_none_or(|rev| s.rev() >= rev);
+            (s.ready() && far_enough).then(|| s.snapshot(prefix))
+        };
+        let (objs, rev, _) = match at_least {
+            Some(_) => {
+                let wait = std::time::Duration::from_millis(super::cache::CACHE_FRESHNESS_WAIT_MS);
+                cache
+                    .wait_then(&self.platform.clock, wait, snapshot)
+                    .await?
             }
-        }
-        let (objs, rev, _) = cache.with(|s| s.ready().then(|| s.snapshot(prefix)))?;
-        assert!(rev >= at_least.unwrap_or(0), "the cache never goes back");
+            None => cache.with(snapshot)?,
+        };
         let items: Vec<_> = objs.into_iter().filter(|o| filter.matches(o)).collect();
         Some(Listed {
+            resource: r,
             items: Items::Cached(items),
             meta: json!({"resourceVersion": rev.to_string()}),
         })
@@ -1089,14 +1098,14 @@ impl Api {
         };
         // From the watch cache (no store round trip per create); a namespace created an
         // instant ago may not be there yet, so a miss asks the store.
-        let namespace = match self.cached_object("namespaces", "", ns).await {
-            Some(n) => n,
+        let terminating = match self.cached_object("namespaces", "", ns).await {
+            Some(n) => objects::is_being_deleted(&n),
             None => {
                 let namespaces = super::resources::find("", "v1", "namespaces").expect("served");
-                Arc::new(CachedObject::new(self.read(namespaces, None, ns).await?.0))
+                objects::is_being_deleted(&self.read(namespaces, None, ns).await?.0)
             }
         };
-        if objects::is_being_deleted(&namespace) {
+        if terminating {
             return fail(admission::namespace_terminating(r, ns, name));
         }
         Ok(())
@@ -1532,10 +1541,10 @@ mod tests {
             }
             let cached = objs.iter().cloned().map(|o| Arc::new(CachedObject::new(o))).collect();
             for items in [Items::Read(objs.clone()), Items::Cached(cached)] {
-                let listed = Listed { items, meta: meta.clone() };
-                let bytes = listed.encode(r);
+                let listed = Listed { resource: r, items, meta: meta.clone() };
+                let bytes = listed.encode();
                 let parsed: Value = serde_json::from_slice(&bytes).expect("valid JSON");
-                proptest::prop_assert_eq!(&parsed, &listed.into_value(r));
+                proptest::prop_assert_eq!(&parsed, &listed.into_value());
                 proptest::prop_assert_eq!(parsed["items"].as_array().unwrap().len(), objs.len());
                 proptest::prop_assert_eq!(&parsed["kind"], "PodList");
             }

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::handler::Api;
 use super::resources;
 use crate::api::{fail, Status};
-use crate::platform::net::{self, HttpResponse, IpAddr, SocketAddr};
+use crate::platform::net::{self, HttpResponse, IpAddr, SendFailure, SocketAddr};
 
 /// The kubelet's port when a Node does not publish one (upstream's default).
 pub const DEFAULT_KUBELET_PORT: u16 = 10250;
@@ -133,7 +133,10 @@ impl Api {
         let host = addr.ip().to_string();
         // Bounded until the kubelet's answer starts; the log itself may stream for long.
         let limit = std::time::Duration::from_millis(super::handler::REQUEST_TIMEOUT_MS);
-        let sent = crate::platform::tls::https_stream(addr, &host, tls, req);
+        let sent = async {
+            let mut conn = crate::platform::tls::connect_https(addr, &host, tls).await?;
+            conn.send(req).await.map_err(SendFailure::into_error)
+        };
         let resp = match self.platform.clock.timeout(limit, sent).await {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) => {

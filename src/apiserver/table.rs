@@ -34,14 +34,45 @@ pub fn human_age(secs: i64) -> String {
     }
 }
 
-fn age(obj: &Value, now_ms: i64) -> String {
-    match obj["metadata"]["creationTimestamp"]
-        .as_str()
-        .and_then(time::parse_rfc3339)
-    {
-        Some(created_ms) => human_age((now_ms - created_ms) / 1000),
+/// How long ago a timestamp was (`<unknown>` without one).
+fn since(t: &Value, now_ms: i64) -> String {
+    match t.as_str().and_then(time::parse_rfc3339) {
+        Some(ms) => human_age((now_ms - ms) / 1000),
         None => "<unknown>".into(),
     }
+}
+
+fn age(obj: &Value, now_ms: i64) -> String {
+    since(&obj["metadata"]["creationTimestamp"], now_ms)
+}
+
+/// A column definition; `wide` columns show only with `-o wide` (priority 1).
+fn column(name: &str, type_: &str, wide: bool) -> Value {
+    json!({"name": name, "type": type_, "format": "", "description": "",
+        "priority": i32::from(wide)})
+}
+
+/// A row: its cells and the object's metadata (`PartialObjectMetadata`, which `-A` and
+/// `--show-labels` read).
+fn table_row(cells: Vec<Value>, obj: &Value) -> Value {
+    json!({
+        "cells": cells,
+        "object": {
+            "kind": "PartialObjectMetadata",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": obj["metadata"],
+        },
+    })
+}
+
+fn table(list_meta: Value, defs: Vec<Value>, rows: Vec<Value>) -> Value {
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": list_meta,
+        "columnDefinitions": defs,
+        "rows": rows,
+    })
 }
 
 fn text(v: &Value) -> String {
@@ -284,37 +315,22 @@ fn row(r: &Resource, obj: &Value, now_ms: i64) -> Value {
     row_cells.extend(cells(r, obj));
     row_cells.push(json!(age(obj, now_ms)));
     row_cells.extend(wide_cells(r, obj));
-    json!({
-        "cells": row_cells,
-        "object": {
-            "kind": "PartialObjectMetadata",
-            "apiVersion": "meta.k8s.io/v1",
-            "metadata": obj["metadata"],
-        },
-    })
+    table_row(row_cells, obj)
 }
 
-/// Upstream's event columns (name last, not first) and whether each shows only with `-o wide`.
-const EVENT_COLUMNS: [(&str, bool); 10] = [
-    ("Last Seen", false),
-    ("Type", false),
-    ("Reason", false),
-    ("Object", false),
-    ("Subobject", true),
-    ("Source", true),
-    ("Message", false),
-    ("First Seen", true),
-    ("Count", true),
-    ("Name", true),
+/// Upstream's event columns (name last, not first): name, type, shown only with `-o wide`.
+const EVENT_COLUMNS: [(&str, &str, bool); 10] = [
+    ("Last Seen", "string", false),
+    ("Type", "string", false),
+    ("Reason", "string", false),
+    ("Object", "string", false),
+    ("Subobject", "string", true),
+    ("Source", "string", true),
+    ("Message", "string", false),
+    ("First Seen", "string", true),
+    ("Count", "integer", true),
+    ("Name", "string", true),
 ];
-
-/// How long ago an event's timestamp was (`<unknown>` without one).
-fn since(t: &Value, now_ms: i64) -> String {
-    match t.as_str().and_then(time::parse_rfc3339) {
-        Some(ms) => human_age((now_ms - ms) / 1000),
-        None => "<unknown>".into(),
-    }
-}
 
 fn event_row(e: &Value, now_ms: i64) -> Vec<Value> {
     let last = [
@@ -354,22 +370,15 @@ fn event_row(e: &Value, now_ms: i64) -> Vec<Value> {
 }
 
 fn event_table(objects: &[Value], list_meta: Value, now_ms: i64) -> Value {
-    let defs: Vec<Value> = EVENT_COLUMNS
+    let defs = EVENT_COLUMNS
         .iter()
-        .map(|(name, wide)| {
-            json!({"name": name, "type": "string", "format": "", "description": "",
-                "priority": i32::from(*wide)})
-        })
+        .map(|&(name, type_, wide)| column(name, type_, wide))
         .collect();
-    let rows: Vec<Value> = objects
+    let rows = objects
         .iter()
-        .map(|e| {
-            json!({"cells": event_row(e, now_ms), "object": {"kind": "PartialObjectMetadata",
-                "apiVersion": "meta.k8s.io/v1", "metadata": e["metadata"]}})
-        })
+        .map(|e| table_row(event_row(e, now_ms), e))
         .collect();
-    json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta,
-        "columnDefinitions": defs, "rows": rows})
+    table(list_meta, defs, rows)
 }
 
 /// The Table of `objects` (a list's items, or one object) and the list's metadata.
@@ -380,24 +389,11 @@ pub fn to_table(r: &Resource, objects: &[Value], list_meta: Value, now_ms: i64) 
     let mut defs = vec![
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name of the object", "priority": 0}),
     ];
-    for c in columns(r) {
-        defs.push(
-            json!({"name": c, "type": "string", "format": "", "description": "", "priority": 0}),
-        );
-    }
+    defs.extend(columns(r).iter().map(|c| column(c, "string", false)));
     defs.push(json!({"name": "Age", "type": "string", "format": "", "description": "Time since creation", "priority": 0}));
-    for c in wide_columns(r) {
-        defs.push(
-            json!({"name": c, "type": "string", "format": "", "description": "", "priority": 1}),
-        );
-    }
-    json!({
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": list_meta,
-        "columnDefinitions": defs,
-        "rows": objects.iter().map(|o| row(r, o, now_ms)).collect::<Vec<_>>(),
-    })
+    defs.extend(wide_columns(r).iter().map(|c| column(c, "string", true)));
+    let rows = objects.iter().map(|o| row(r, o, now_ms)).collect();
+    table(list_meta, defs, rows)
 }
 
 #[cfg(test)]
@@ -427,6 +423,10 @@ mod tests {
         assert_eq!(cells[3], "pod/p");
         assert_eq!(cells[7], "90s");
         assert_eq!(cells[9], "p.1");
+        assert_eq!(
+            (&t["columnDefinitions"][8]["type"], &cells[8]),
+            (&json!("integer"), &json!(2))
+        );
     }
 
     #[test]

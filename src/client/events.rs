@@ -93,12 +93,12 @@ impl Recorder {
 
     /// Posts an event in the background (or drops it when too many are in flight).
     pub fn record(&self, about: ObjectReference, type_: &str, reason: &str, message: &str) {
-        let e = self.build(about, type_, reason, message);
         if self.in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_EVENTS_IN_FLIGHT {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
             tracing::debug!(reason, "event dropped: too many in flight");
             return;
         }
+        let e = self.build(about, type_, reason, message);
         let (client, in_flight) = (self.client.clone(), self.in_flight.clone());
         crate::platform::task::spawn(async move {
             let api: Api<Event> = Api::namespaced(&client, &e.metadata.namespace);

@@ -204,8 +204,8 @@ struct Inner {
     tls: Option<Arc<rustls::ClientConfig>>,
     timeout: Duration,
     clock: Clock,
-    /// Idle connections per endpoint, reused across requests.
-    pool: Http1Pool,
+    /// Idle connections per endpoint (same index as `endpoints`), reused across requests.
+    pools: Vec<Http1Pool>,
 }
 
 /// A request body and its media type.
@@ -249,6 +249,7 @@ impl Client {
             }
             (None, false) => None,
         };
+        let pools = endpoints.iter().map(|_| Http1Pool::default()).collect();
         Ok(Client {
             inner: Arc::new(Inner {
                 endpoints,
@@ -257,7 +258,7 @@ impl Client {
                 tls,
                 timeout: Duration::from_millis(cfg.request_timeout_ms),
                 clock,
-                pool: Http1Pool::default(),
+                pools,
             }),
         })
     }
@@ -289,28 +290,35 @@ impl Client {
         b.body(Full::new(bytes)).expect("a valid request")
     }
 
-    /// One request to one endpoint over a pooled connection if one is idle (a request that
-    /// a stale pooled connection could not carry goes out on a fresh one); the response as
+    /// One request to endpoint `at` over a pooled connection if one is idle; the response as
     /// soon as its head arrives, and the connection to return to the pool once the body has
-    /// been read whole.
+    /// been read whole. A request a stale pooled connection did not carry goes out on a fresh
+    /// one; so does a GET or HEAD it failed part-way (they are safe to repeat; other methods
+    /// are not, so their failure is the caller's).
     async fn send(
         &self,
-        ep: &Endpoint,
-        req: hyper::Request<Full<Bytes>>,
+        at: usize,
+        method: &hyper::Method,
+        path: &str,
+        body: Option<&Body>,
     ) -> Result<(hyper::Response<hyper::body::Incoming>, Http1Conn), String> {
+        let ep = &self.inner.endpoints[at];
         let fut = async {
-            let mut req = req;
-            if let Some(mut conn) = self.inner.pool.checkout(&ep.authority).await {
+            let mut req = self.build(ep, method, path, body);
+            if let Some(mut conn) = self.inner.pools[at].checkout().await {
+                let idempotent = matches!(*method, hyper::Method::GET | hyper::Method::HEAD);
                 match conn.send(req).await {
                     Ok(resp) => return Ok((resp, conn)),
                     Err(SendFailure::NotSent(back, _)) => req = *back,
+                    Err(SendFailure::Failed(_)) if idempotent => {
+                        req = self.build(ep, method, path, body);
+                    }
                     Err(SendFailure::Failed(e)) => return Err(e),
                 }
             }
             let mut conn = if ep.tls {
-                let cfg = self.inner.tls.clone().ok_or_else(|| {
-                    net::HttpClientError::Connect(std::io::Error::other("no TLS configuration"))
-                })?;
+                let cfg = self.inner.tls.clone();
+                let cfg = cfg.expect("Client::new refuses https servers without TLS settings");
                 tls::connect_https(ep.addr, &ep.host, cfg).await?
             } else {
                 net::connect_http1(ep.addr).await?
@@ -341,8 +349,7 @@ impl Client {
         let mut last = String::new();
         for i in 0..n {
             let at = (start + i) % n;
-            let ep = &self.inner.endpoints[at];
-            match self.send(ep, self.build(ep, method, path, body)).await {
+            match self.send(at, method, path, body).await {
                 Ok((resp, conn)) => {
                     self.inner.current.store(at, Ordering::Relaxed);
                     return Ok((resp, conn, at));
@@ -364,8 +371,7 @@ impl Client {
         let (resp, conn, at) = self.send_any(&method, path, body.as_ref()).await?;
         let (code, bytes) = self.read_body(resp).await?;
         // Read whole: the connection can carry the next request.
-        let dest = &self.inner.endpoints[at].authority;
-        self.inner.pool.checkin(dest, conn);
+        self.inner.pools[at].checkin(conn);
         answer(code, bytes)
     }
 

@@ -23,7 +23,7 @@ use super::task::{spawn, Shutdown};
 
 /// How long a client may take to send request headers before the server drops it.
 pub const HTTP_HEADER_READ_TIMEOUT_MS: u64 = 30_000;
-/// Most bytes of response body [`http_request`] will buffer.
+/// Most bytes of response body a client buffers.
 pub const MAX_CLIENT_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Binds a TCP listener.
@@ -141,57 +141,16 @@ where
     let _ = builder.serve_connection(TokioIo::new(io), svc).await;
 }
 
-/// Errors of the one-shot HTTP client.
+/// Errors of the HTTP client connections.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpClientError {
     #[error("connect: {0}")]
     Connect(#[from] std::io::Error),
     #[error("http: {0}")]
     Http(#[from] hyper::Error),
-    #[error("response body larger than {MAX_CLIENT_RESPONSE_BYTES} bytes")]
-    TooLarge,
 }
 
-/// Sends one HTTP/1.1 request over a fresh connection and reads the whole response.
-pub async fn http_request(
-    addr: SocketAddr,
-    req: hyper::Request<Full<Bytes>>,
-) -> Result<hyper::Response<Bytes>, HttpClientError> {
-    let resp = http_stream(addr, req).await?;
-    let (parts, body) = resp.into_parts();
-    let limited = http_body_util::Limited::new(body, MAX_CLIENT_RESPONSE_BYTES);
-    let bytes = limited
-        .collect()
-        .await
-        .map_err(|_| HttpClientError::TooLarge)?
-        .to_bytes();
-    Ok(hyper::Response::from_parts(parts, bytes))
-}
-
-/// Sends one HTTP/1.1 request over a fresh connection and returns the response as soon as
-/// its head arrives; the caller reads the body as it streams (watches). The connection
-/// closes when the body is dropped.
-pub async fn http_stream(
-    addr: SocketAddr,
-    req: hyper::Request<Full<Bytes>>,
-) -> Result<hyper::Response<Incoming>, HttpClientError> {
-    send_http1(connect(addr).await?, req).await
-}
-
-/// Sends one HTTP/1.1 request over an established connection (plain or TLS); the response
-/// as soon as its head arrives. The connection closes when the body is dropped.
-pub(super) async fn send_http1<IO>(
-    io: IO,
-    req: hyper::Request<Full<Bytes>>,
-) -> Result<hyper::Response<Incoming>, HttpClientError>
-where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let mut conn = Http1Conn::open(io).await?;
-    conn.send(req).await.map_err(SendFailure::into_error)
-}
-
-/// Idle connections a [`Http1Pool`] keeps per destination (client-go keeps 25; a closed loop
+/// Idle connections a [`Http1Pool`] keeps (client-go keeps 25; a closed loop
 /// of 64 clients should not open and close a connection per request).
 pub const HTTP_POOL_MAX_IDLE_PER_DEST: usize = 64;
 /// How long an idle pooled connection is kept; well under the servers' own keep-alive limit
@@ -253,53 +212,50 @@ pub async fn connect_http1(addr: SocketAddr) -> Result<Http1Conn, HttpClientErro
     Http1Conn::open(connect(addr).await?).await
 }
 
-/// Idle client connections kept for reuse, per destination (last in, first out, so the
+/// Idle client connections to one destination, kept for reuse (last in, first out, so the
 /// busiest connections stay warm and the rest time out).
 #[derive(Default)]
 pub struct Http1Pool {
-    idle: std::sync::Mutex<
-        std::collections::BTreeMap<String, Vec<(tokio::time::Instant, Http1Conn)>>,
-    >,
+    idle: std::sync::Mutex<Vec<(tokio::time::Instant, Http1Conn)>>,
 }
 
 impl Http1Pool {
-    fn idle(
-        &self,
-    ) -> std::sync::MutexGuard<
-        '_,
-        std::collections::BTreeMap<String, Vec<(tokio::time::Instant, Http1Conn)>>,
-    > {
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<(tokio::time::Instant, Http1Conn)>> {
         self.idle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A live idle connection to `dest`, if one is kept; closed and expired ones are dropped.
-    pub async fn checkout(&self, dest: &str) -> Option<Http1Conn> {
+    /// A live idle connection, if one is kept; closed and expired ones are dropped.
+    pub async fn checkout(&self) -> Option<Http1Conn> {
         let fresh_after = tokio::time::Instant::now()
             .checked_sub(Duration::from_millis(HTTP_POOL_IDLE_TIMEOUT_MS));
         loop {
-            let (since, mut conn) = self.idle().get_mut(dest)?.pop()?;
-            if conn.sender.is_closed() || fresh_after.is_some_and(|t| since < t) {
-                continue;
-            }
+            let mut conn = {
+                let mut idle = self.idle();
+                let (since, conn) = idle.pop()?;
+                if fresh_after.is_some_and(|t| since < t) {
+                    idle.clear(); // Everything below the newest is older still.
+                    return None;
+                }
+                conn
+            };
             // Checked in only after its response was read whole, so this resolves at once
             // unless the connection has just closed.
-            if conn.sender.ready().await.is_ok() {
+            if !conn.sender.is_closed() && conn.sender.ready().await.is_ok() {
                 return Some(conn);
             }
         }
     }
 
-    /// Keeps `conn` (whose last response was read whole) for the next request to `dest`.
-    pub fn checkin(&self, dest: &str, conn: Http1Conn) {
+    /// Keeps `conn` (whose last response was read whole) for the next request.
+    pub fn checkin(&self, conn: Http1Conn) {
         if conn.sender.is_closed() {
             return;
         }
         let mut idle = self.idle();
-        let list = idle.entry(dest.to_string()).or_default();
-        if list.len() < HTTP_POOL_MAX_IDLE_PER_DEST {
-            list.push((tokio::time::Instant::now(), conn));
+        if idle.len() < HTTP_POOL_MAX_IDLE_PER_DEST {
+            idle.push((tokio::time::Instant::now(), conn));
         }
     }
 }
@@ -406,12 +362,7 @@ mod tests {
             },
             shutdown,
         ));
-        let req = hyper::Request::get("/x")
-            .header("host", "localhost")
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        let resp = http_request(addr, req).await.unwrap();
-        assert_eq!(resp.body().as_ref(), b"hello /x");
+        assert_eq!(&get_whole(addr, "/x").await[..], b"hello /x");
         trigger.trigger();
     }
 
@@ -449,7 +400,7 @@ mod tests {
             .header("host", "localhost")
             .body(Full::new(Bytes::new()))
             .unwrap();
-        let mut conn = match pool.checkout("d").await {
+        let mut conn = match pool.checkout().await {
             Some(c) => c,
             None => connect_http1(addr).await.unwrap(),
         };
@@ -459,28 +410,40 @@ mod tests {
             .map_err(SendFailure::into_error)
             .unwrap();
         let body = resp.into_body().collect().await.unwrap().to_bytes();
-        pool.checkin("d", conn);
+        pool.checkin(conn);
         body
     }
 
-    #[tokio::test]
-    async fn pooled_connections_carry_many_requests() {
-        let (addr, accepted) = counting_server(false).await;
+    /// Connections a pool opens for `requests` sequential GETs to a server that keeps them
+    /// alive or closes each one.
+    async fn connections_for(requests: usize, server_closes: bool) -> usize {
+        let (addr, accepted) = counting_server(server_closes).await;
         let pool = Http1Pool::default();
-        for _ in 0..5 {
+        for _ in 0..requests {
             assert_eq!(&pooled_get(&pool, addr).await[..], b"ok");
         }
-        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+        accepted.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     #[tokio::test]
-    async fn connections_the_server_closes_are_not_reused() {
-        let (addr, accepted) = counting_server(true).await;
-        let pool = Http1Pool::default();
-        for _ in 0..3 {
-            assert_eq!(&pooled_get(&pool, addr).await[..], b"ok");
-        }
-        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+    async fn pooled_connections_are_reused_unless_the_server_closes_them() {
+        assert_eq!(connections_for(5, false).await, 1);
+        assert_eq!(connections_for(3, true).await, 3);
+    }
+
+    /// One GET over a fresh connection, the whole body.
+    async fn get_whole(addr: SocketAddr, path: &str) -> Bytes {
+        let req = hyper::Request::get(path)
+            .header("host", "localhost")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let mut conn = connect_http1(addr).await.unwrap();
+        let resp = conn
+            .send(req)
+            .await
+            .map_err(SendFailure::into_error)
+            .unwrap();
+        resp.into_body().collect().await.unwrap().to_bytes()
     }
 
     #[tokio::test]
@@ -503,12 +466,7 @@ mod tests {
             },
             shutdown,
         ));
-        let req = hyper::Request::get("/watch")
-            .header("host", "localhost")
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        let resp = http_request(addr, req).await.unwrap();
-        assert_eq!(resp.body().as_ref(), b"a\nb\nc\n");
+        assert_eq!(&get_whole(addr, "/watch").await[..], b"a\nb\nc\n");
         trigger.trigger();
     }
 }

@@ -108,19 +108,20 @@ impl Clock {
     /// A ticker firing every `period` of node time (the first tick at once); missed ticks
     /// are delayed, not bunched.
     pub fn interval(&self, period: Duration) -> Interval {
-        let period = self.to_host(period).max(Duration::from_micros(1));
-        Interval {
-            period,
-            sleep: Box::pin(Sleep::until(tokio::time::Instant::now())),
-        }
+        self.interval_from(period, false)
     }
 
     /// Like [`Clock::interval`], but the first tick comes one period from now.
     pub fn interval_after(&self, period: Duration) -> Interval {
+        self.interval_from(period, true)
+    }
+
+    fn interval_from(&self, period: Duration, skip_first: bool) -> Interval {
         let period = self.to_host(period).max(Duration::from_micros(1));
+        let first = tokio::time::Instant::now() + if skip_first { period } else { Duration::ZERO };
         Interval {
             period,
-            sleep: Box::pin(Sleep::until(tokio::time::Instant::now() + period)),
+            sleep: Box::pin(Sleep::until(first)),
         }
     }
 

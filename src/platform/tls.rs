@@ -11,9 +11,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
@@ -22,8 +19,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use super::net::{
-    connect, send_http1, serve_connection, Http1Conn, HttpClientError, HttpRequest, HttpResponse,
-    SocketAddr, TcpListener,
+    connect, serve_connection, Http1Conn, HttpClientError, HttpRequest, HttpResponse, SocketAddr,
+    TcpListener,
 };
 use super::task::{spawn, Shutdown};
 
@@ -309,17 +306,6 @@ pub async fn connect_https(
     config: Arc<rustls::ClientConfig>,
 ) -> Result<Http1Conn, HttpClientError> {
     Http1Conn::open(handshake(addr, host, config).await?).await
-}
-
-/// Sends one HTTPS request over a fresh connection and returns the response as soon as its
-/// head arrives (the caller reads the body).
-pub async fn https_stream(
-    addr: SocketAddr,
-    host: &str,
-    config: Arc<rustls::ClientConfig>,
-    req: hyper::Request<Full<Bytes>>,
-) -> Result<hyper::Response<Incoming>, HttpClientError> {
-    send_http1(handshake(addr, host, config).await?, req).await
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::plugins::MAX_NODE_SCORE;
-use super::plugins::{label_selector, selector_is_empty, CycleState, Plugin, Reject};
+use super::plugins::{label_selector, CycleState, Plugin, Reject};
 use super::snapshot::{NodeInfo, PodInfo, Snapshot};
 use crate::api::selector::LabelSelector;
 use crate::api::Pod;
@@ -97,7 +97,7 @@ impl AffinityTerm {
         AffinityTerm {
             selector: label_selector(&term["labelSelector"]),
             namespaces,
-            all_namespaces: label_selector(ns_selector).is_some_and(|s| selector_is_empty(&s)),
+            all_namespaces: label_selector(ns_selector).is_some_and(|s| s.is_empty()),
             topology_key: term["topologyKey"].as_str().unwrap_or("").to_string(),
         }
     }
@@ -179,17 +179,19 @@ type TopologyCounts = BTreeMap<String, BTreeMap<String, i64>>;
 /// Adds `delta` to the pair (`key`, the node's value for it), if the node has the key.
 fn add(counts: &mut TopologyCounts, labels: &BTreeMap<String, String>, key: &str, delta: i64) {
     let Some(value) = labels.get(key) else { return };
+    // Keys and values are allocated only when new: this runs for every placed pod.
     if !counts.contains_key(key) {
         counts.insert(key.to_string(), BTreeMap::new());
     }
     let values = counts.get_mut(key).expect("inserted above");
-    match values.get_mut(value) {
-        Some(n) => *n += delta,
-        None => {
-            values.insert(value.clone(), delta);
+    let n = match values.get_mut(value) {
+        Some(n) => {
+            *n += delta;
+            *n
         }
-    }
-    if values[value] == 0 {
+        None => *values.entry(value.clone()).or_insert(delta),
+    };
+    if n == 0 {
         values.remove(value);
         if values.is_empty() {
             counts.remove(key);
@@ -320,14 +322,7 @@ fn score_existing_pod(
         return;
     }
     if let Some(t) = incoming.affinity.as_deref() {
-        weigh(
-            scores,
-            labels,
-            weighted(&t.preferred_affinity, 1),
-            &existing.pod,
-        );
-        let anti = weighted(&t.preferred_anti_affinity, -1);
-        weigh(scores, labels, anti, &existing.pod);
+        weigh_preferred(scores, labels, t, &existing.pod);
     }
     if let Some(t) = existing.affinity.as_deref() {
         let hard = t
@@ -335,15 +330,25 @@ fn score_existing_pod(
             .iter()
             .map(|term| (term, HARD_POD_AFFINITY_WEIGHT));
         weigh(scores, labels, hard, &incoming.pod);
-        weigh(
-            scores,
-            labels,
-            weighted(&t.preferred_affinity, 1),
-            &incoming.pod,
-        );
-        let anti = weighted(&t.preferred_anti_affinity, -1);
-        weigh(scores, labels, anti, &incoming.pod);
+        weigh_preferred(scores, labels, t, &incoming.pod);
     }
+}
+
+/// Adds the weights of `terms`' preferred affinity (+) and anti-affinity (−) terms that
+/// `pod` matches to the pairs of `labels`.
+fn weigh_preferred(
+    scores: &mut TopologyCounts,
+    labels: &BTreeMap<String, String>,
+    terms: &PodAffinityTerms,
+    pod: &Pod,
+) {
+    weigh(scores, labels, weighted(&terms.preferred_affinity, 1), pod);
+    weigh(
+        scores,
+        labels,
+        weighted(&terms.preferred_anti_affinity, -1),
+        pod,
+    );
 }
 
 /// What Score reads: the score of every topology pair.
@@ -491,6 +496,7 @@ mod tests {
     use crate::api::Node;
     use crate::scheduler::framework::Framework;
     use crate::scheduler::snapshot::Cache;
+    use crate::scheduler::testing;
     use serde_json::json;
     use std::sync::Arc;
 
@@ -539,21 +545,8 @@ mod tests {
         json!({kind: {REQUIRED: terms}})
     }
 
-    /// The filter's answer for every node, in name order: `None` passes, else the reason
-    /// and whether it is unresolvable.
     fn filter_all(incoming: &Arc<Pod>, c: &Cache) -> Vec<Option<(String, bool)>> {
-        let info = PodInfo::new(incoming.clone());
-        let mut state = CycleState::default();
-        InterPodAffinity
-            .pre_filter(&info, c.snapshot(), &mut state)
-            .unwrap();
-        c.snapshot()
-            .schedulable_nodes()
-            .map(|n| {
-                let r = InterPodAffinity.filter(&state, &info, n).err()?;
-                Some((r.reasons.join(", "), r.unresolvable))
-            })
-            .collect()
+        testing::filter_all(&InterPodAffinity, incoming, c)
     }
 
     fn no(reason: &str, unresolvable: bool) -> Option<(String, bool)> {
@@ -669,7 +662,7 @@ mod tests {
         // A pod with terms is indexed on its node while it is there.
         let guard = required("podAntiAffinity", json!([term("web", ZONE)]));
         let guard = Arc::new(PodInfo::new(pod("guard", "d", "db", "", guard)));
-        c.assume(guard, "n3", 0);
+        c.assume(guard, "n3");
         let names = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>();
         assert_eq!(names(&c.snapshot().have_pods_with_affinity), ["n3"]);
         assert_eq!(
@@ -684,20 +677,8 @@ mod tests {
             .is_empty());
     }
 
-    /// Raw and normalized scores over every node, in name order.
     fn scores(incoming: &Arc<Pod>, c: &Cache) -> (Vec<i64>, Vec<i64>) {
-        let info = PodInfo::new(incoming.clone());
-        let snap = c.snapshot();
-        let nodes: Vec<&NodeInfo> = snap.schedulable_nodes().collect();
-        let mut state = CycleState::default();
-        assert!(InterPodAffinity.pre_score(&info, snap, &nodes, &mut state));
-        let raw: Vec<i64> = nodes
-            .iter()
-            .map(|n| InterPodAffinity.score(&state, &info, n))
-            .collect();
-        let mut normalized = raw.clone();
-        InterPodAffinity.normalize(&mut normalized);
-        (raw, normalized)
+        testing::scores(&InterPodAffinity, incoming, c)
     }
 
     #[test]

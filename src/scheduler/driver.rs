@@ -16,8 +16,9 @@ use tokio::sync::mpsc;
 use super::framework::{FitError, Framework};
 use super::queue::SchedulingQueue;
 use super::snapshot::{Cache, PodInfo};
+use crate::api::kind::{to_json, Kind};
 use crate::api::time::rfc3339;
-use crate::api::{Node, Pod};
+use crate::api::{Binding, Node, Pod};
 use crate::client::events::{reference_to, Recorder};
 use crate::client::informer::{self, Change, InformerConfig, Store};
 use crate::client::leader::{self, ElectionConfig, Leadership};
@@ -52,15 +53,25 @@ pub struct SchedulerConfig {
 /// Whether a node update could make a parked pod fit (upstream
 /// `nodeSchedulingPropertiesChange`): a kubelet heartbeat alone does not.
 fn scheduling_relevant_change(old: &Node, new: &Node) -> bool {
-    let conditions = |n: &Node| -> Vec<(String, String)> {
+    fn conditions(n: &Node) -> impl Iterator<Item = (&str, &str)> {
         let c = n.status.conditions.iter();
-        c.map(|c| (c.type_.clone(), c.status.clone())).collect()
-    };
+        c.map(|c| (c.type_.as_str(), c.status.as_str()))
+    }
     old.status.allocatable != new.status.allocatable
         || old.metadata.labels != new.metadata.labels
         || old.spec.taints != new.spec.taints
         || old.spec.unschedulable != new.spec.unschedulable
-        || conditions(old) != conditions(new)
+        || !conditions(old).eq(conditions(new))
+}
+
+/// Whether a change to a bound (or finished) pod could make a parked pod schedulable: a new
+/// binding or label change (pod affinity, spread), or a pod finishing (room freed). Status
+/// updates from the kubelet do not.
+fn assigned_pod_change_matters(old: Option<&Pod>, new: &Pod) -> bool {
+    let Some(old) = old else { return true };
+    old.spec.node_name != new.spec.node_name
+        || old.metadata.labels != new.metadata.labels
+        || old.is_finished() != new.is_finished()
 }
 
 /// How a binding ended.
@@ -186,8 +197,9 @@ impl Scheduler {
 
     fn on_pod(&mut self, c: Change<Pod>) {
         let now = self.now_ms();
-        let pod = match c {
-            Change::Added(p) | Change::Updated(_, p) => p,
+        let (old, pod) = match c {
+            Change::Added(p) => (None, p),
+            Change::Updated(old, p) => (Some(old), p),
             Change::Deleted(p) => {
                 let key = informer::key_of(&*p);
                 let was_placed = !p.spec.node_name.is_empty() || self.cache.is_assumed(&key);
@@ -200,17 +212,34 @@ impl Scheduler {
             }
         };
         let key = informer::key_of(&*pod);
-        let finished = matches!(pod.status.phase.as_str(), "Succeeded" | "Failed");
-        if !pod.spec.node_name.is_empty() || finished {
+        if !pod.spec.node_name.is_empty() || pod.is_finished() {
             self.queue.remove(&key);
+            let wakes = assigned_pod_change_matters(old.as_deref(), &pod);
             self.cache.upsert_pod(pod);
+            if wakes {
+                self.queue.move_all(now);
+            }
             return;
         }
         let pending = self.ours(&pod) && pod.metadata.deletion_timestamp.is_none();
-        if pending && !self.cache.is_assumed(&key) {
-            self.queue.add(&key, pod.spec.priority.unwrap_or(0), now);
-        } else if !pending {
+        if !pending {
             self.queue.remove(&key);
+        } else if !self.cache.is_assumed(&key) {
+            self.enqueue(&key, &pod, now);
+            let changed =
+                old.is_some_and(|o| o.spec != pod.spec || o.metadata.labels != pod.metadata.labels);
+            if changed {
+                self.queue.wake(&key, now);
+            }
+        }
+    }
+
+    fn enqueue(&mut self, key: &str, pod: &Pod, now: i64) {
+        if !self.queue.add(key, pod.spec.priority.unwrap_or(0), now) {
+            tracing::warn!(
+                pod = key,
+                "scheduling queue full; the pod waits for its next change"
+            );
         }
     }
 
@@ -219,7 +248,7 @@ impl Scheduler {
         for key in self.cache.expire(now) {
             tracing::warn!(pod = key, "binding never observed; trying again");
             if let Some(p) = self.pods.get(&key) {
-                self.queue.add(&key, p.spec.priority.unwrap_or(0), now);
+                self.enqueue(&key, &p, now);
             }
         }
         self.queue.flush(now);
@@ -247,7 +276,7 @@ impl Scheduler {
         self.start = next;
         match result {
             Ok(placed) => {
-                self.cache.assume(info, &placed.node, now);
+                self.cache.assume(info, &placed.node);
                 self.bind(key, placed.node, pod);
             }
             Err(fit) => {
@@ -262,11 +291,14 @@ impl Scheduler {
         let (client, tx) = (self.client.clone(), self.bound_tx.clone());
         spawn(async move {
             let api: Api<Pod> = Api::namespaced(&client, &pod.metadata.namespace);
-            let binding = json!({"apiVersion": "v1", "kind": "Binding",
-                "metadata": {"name": pod.metadata.name, "uid": pod.metadata.uid},
-                "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
+            let mut binding = Binding::default();
+            binding.metadata.name = pod.metadata.name.clone();
+            binding.metadata.uid = pod.metadata.uid.clone();
+            binding.target.api_version = "v1".into();
+            binding.target.kind = Node::KIND.into();
+            binding.target.name = node.clone();
             let result = api
-                .create_subresource(&pod.metadata.name, "binding", &binding)
+                .create_subresource(&pod.metadata.name, "binding", &to_json(&binding))
                 .await
                 .map(drop);
             let _ = tx
@@ -289,6 +321,7 @@ impl Scheduler {
         let now = self.now_ms();
         match b.result {
             Ok(()) => {
+                self.cache.finish_binding(&b.key, now);
                 self.queue.remove(&b.key);
                 let m = format!(
                     "Successfully assigned {}/{} to {}",
@@ -297,7 +330,7 @@ impl Scheduler {
                 self.recorder
                     .record(reference_to(&*b.pod), "Normal", "Scheduled", &m);
             }
-            Err(e) if e.code() == Some(409) || e.is_not_found() => {
+            Err(e) if e.is_conflict() || e.is_not_found() => {
                 // Bound elsewhere or gone meanwhile: nothing left to do for this pod.
                 tracing::debug!(pod = b.key, error = %e, "binding refused; dropping");
                 self.cache.forget(&b.key);
@@ -320,10 +353,23 @@ impl Scheduler {
             "FailedScheduling",
             &message,
         );
-        let now = rfc3339(self.platform.clock.wall_unix_ms());
-        let patch = Patch::Strategic(json!({"status": {"conditions": [{
-            "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-            "message": message, "lastTransitionTime": now, "lastProbeTime": null}]}}));
+        let current = pod
+            .status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "PodScheduled");
+        let was_false = current.is_some_and(|c| c.status == "False");
+        if was_false && current.is_some_and(|c| c.reason == "Unschedulable" && c.message == message)
+        {
+            return; // Already says so: no write, no watch event.
+        }
+        let mut condition = json!({"type": "PodScheduled", "status": "False",
+            "reason": "Unschedulable", "message": message, "lastProbeTime": null});
+        if !was_false {
+            // The transition time moves only when the status does (merged by type).
+            condition["lastTransitionTime"] = json!(rfc3339(self.platform.clock.wall_unix_ms()));
+        }
+        let patch = Patch::Strategic(json!({"status": {"conditions": [condition]}}));
         let api: Api<Pod> = Api::namespaced(&self.client, &pod.metadata.namespace);
         let name = pod.metadata.name.clone();
         spawn(async move {
@@ -359,8 +405,42 @@ mod tests {
             &base,
             &node("2", "2026-11-27T00:00:00Z", "False")
         ));
+        let mut cordoned = base.clone();
+        cordoned.spec.unschedulable = Some(true);
+        assert!(scheduling_relevant_change(&base, &cordoned));
         let mut tainted = base.clone();
-        tainted.spec.unschedulable = Some(true);
+        tainted.spec.taints =
+            serde_json::from_value(json!([{"key": "k", "effect": "NoSchedule"}])).unwrap();
         assert!(scheduling_relevant_change(&base, &tainted));
+        let mut relabeled = base.clone();
+        relabeled.metadata.labels.insert("zone".into(), "a".into());
+        assert!(scheduling_relevant_change(&base, &relabeled));
+    }
+
+    #[test]
+    fn only_bindings_labels_and_finishing_wake_parked_pods() {
+        let pod = |node: &str, phase: &str, app: &str| -> Pod {
+            serde_json::from_value(json!({"metadata": {"name": "p", "labels": {"app": app}},
+                "spec": {"nodeName": node}, "status": {"phase": phase}}))
+            .unwrap()
+        };
+        let running = pod("n1", "Running", "web");
+        assert!(assigned_pod_change_matters(None, &running));
+        assert!(assigned_pod_change_matters(
+            Some(&pod("", "Pending", "web")),
+            &running
+        ));
+        assert!(!assigned_pod_change_matters(
+            Some(&pod("n1", "Pending", "web")),
+            &running
+        ));
+        assert!(assigned_pod_change_matters(
+            Some(&running),
+            &pod("n1", "Running", "db")
+        ));
+        assert!(assigned_pod_change_matters(
+            Some(&running),
+            &pod("n1", "Succeeded", "web")
+        ));
     }
 }

@@ -17,5 +17,7 @@ pub mod plugins;
 pub mod queue;
 pub mod snapshot;
 pub mod spread;
+#[cfg(test)]
+mod testing;
 
 pub use driver::{run, SchedulerConfig};

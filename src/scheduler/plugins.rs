@@ -16,7 +16,7 @@ use super::affinity::InterPodAffinity;
 use super::snapshot::{NodeInfo, PodInfo, Resources, Snapshot};
 use super::spread::PodTopologySpread;
 use crate::api::core::{Taint, Toleration};
-use crate::api::selector::LabelSelector;
+use crate::api::selector::{LabelSelector, LabelSelectorRequirement};
 use crate::api::{Node, Pod};
 
 /// Highest score a plugin gives a node (upstream `MaxNodeScore`).
@@ -173,13 +173,12 @@ impl Plugin for NodeUnschedulable {
             effect: "NoSchedule".into(),
             ..Taint::default()
         };
-        if cordoned
-            && !pod
-                .pod
-                .spec
-                .tolerations
-                .iter()
-                .any(|t| tolerates(t, &taint))
+        if !pod
+            .pod
+            .spec
+            .tolerations
+            .iter()
+            .any(|t| tolerates(t, &taint))
         {
             return Err(Reject::unresolvable("node(s) were unschedulable"));
         }
@@ -251,20 +250,20 @@ impl Plugin for BalancedAllocation {
         true
     }
 
-    /// Upstream: (1 − standard deviation of the used fractions) × 100; with two resources
-    /// the deviation is half their difference.
+    /// Upstream: (1 − standard deviation of the used fractions) × 100; a resource the node
+    /// has none of is left out (so with one resource left the deviation is 0); with two the
+    /// deviation is half their difference.
     fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
         let (used, have) = after(pod, node);
-        let fraction = |used: i64, have: i64| {
-            if have == 0 {
-                1.0
-            } else {
-                (used as f64 / have as f64).min(1.0)
-            }
+        let fraction =
+            |used: i64, have: i64| (have > 0).then(|| (used as f64 / have as f64).min(1.0));
+        let std = match (
+            fraction(used.milli_cpu, have.milli_cpu),
+            fraction(used.memory, have.memory),
+        ) {
+            (Some(cpu), Some(mem)) => (cpu - mem).abs() / 2.0,
+            _ => 0.0,
         };
-        let cpu = fraction(used.milli_cpu, have.milli_cpu);
-        let mem = fraction(used.memory, have.memory);
-        let std = (cpu - mem).abs() / 2.0;
         ((1.0 - std) * MAX_NODE_SCORE as f64) as i64
     }
 }
@@ -343,7 +342,7 @@ impl Plugin for NodeAffinity {
 
     fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
         let Some(n) = &node.node else { return Ok(()) };
-        if matches_required_node_affinity(&pod.pod, n) {
+        if pod.node_selection.required_match(n) {
             Ok(())
         } else {
             Err(Reject::unresolvable(
@@ -358,16 +357,7 @@ impl Plugin for NodeAffinity {
 
     fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
         let Some(n) = &node.node else { return 0 };
-        let preferred = &node_affinity(&pod.pod.spec.affinity)
-            ["preferredDuringSchedulingIgnoredDuringExecution"];
-        let Some(terms) = preferred.as_array() else {
-            return 0;
-        };
-        terms
-            .iter()
-            .filter(|t| term_matches(&t["preference"], &n.metadata.labels, &n.metadata.name))
-            .map(|t| t["weight"].as_i64().unwrap_or(0))
-            .sum()
+        pod.node_selection.preferred_weight(n)
     }
 
     fn normalize(&self, scores: &mut [i64]) {
@@ -375,75 +365,101 @@ impl Plugin for NodeAffinity {
     }
 }
 
-/// Whether `node` satisfies the pod's `nodeSelector` and required node affinity (upstream
-/// `GetRequiredNodeAffinity(pod).Match(node)`).
-pub fn matches_required_node_affinity(pod: &Pod, node: &Node) -> bool {
-    let labels = &node.metadata.labels;
-    let selector_ok = pod
-        .spec
-        .node_selector
-        .iter()
-        .all(|(k, v)| labels.get(k) == Some(v));
-    let required = &node_affinity(&pod.spec.affinity)
-        ["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"];
-    let affinity_ok = match required.as_array() {
-        None => true,
-        Some(terms) => terms
+/// One node selector term (`matchExpressions` on labels, `matchFields` on `metadata.name`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeSelectorTerm {
+    #[serde(default)]
+    match_expressions: Vec<LabelSelectorRequirement>,
+    #[serde(default)]
+    match_fields: Vec<LabelSelectorRequirement>,
+}
+
+impl NodeSelectorTerm {
+    /// Every requirement holds; an empty term matches nothing, as upstream.
+    fn matches(&self, node: &Node) -> bool {
+        if self.match_expressions.is_empty() && self.match_fields.is_empty() {
+            return false;
+        }
+        let labels = &node.metadata.labels;
+        let field = |key: &str| (key == "metadata.name").then_some(node.metadata.name.as_str());
+        self.match_fields
             .iter()
-            .any(|t| term_matches(t, labels, &node.metadata.name)),
-    };
-    selector_ok && affinity_ok
-}
-
-fn node_affinity(affinity: &Option<Value>) -> &Value {
-    static NULL: Value = Value::Null;
-    affinity.as_ref().map_or(&NULL, |a| &a["nodeAffinity"])
-}
-
-/// One node selector term: every expression and field requirement holds. An empty term
-/// matches nothing, as upstream.
-pub fn term_matches(term: &Value, labels: &BTreeMap<String, String>, node_name: &str) -> bool {
-    let exprs = term["matchExpressions"]
-        .as_array()
-        .map_or(&[][..], Vec::as_slice);
-    let fields = term["matchFields"]
-        .as_array()
-        .map_or(&[][..], Vec::as_slice);
-    if exprs.is_empty() && fields.is_empty() {
-        return false;
+            .all(|r| requirement_holds(r, field(&r.key)))
+            && self
+                .match_expressions
+                .iter()
+                .all(|r| requirement_holds(r, labels.get(&r.key).map(String::as_str)))
     }
-    let fields_ok = fields.iter().all(|f| {
-        let name = BTreeMap::from([("metadata.name".to_string(), node_name.to_string())]);
-        requirement_matches(f, &name)
-    });
-    fields_ok && exprs.iter().all(|e| requirement_matches(e, labels))
 }
 
-/// A node selector requirement: In, NotIn, Exists, DoesNotExist, Gt, Lt.
-fn requirement_matches(req: &Value, labels: &BTreeMap<String, String>) -> bool {
-    let key = req["key"].as_str().unwrap_or("");
-    let values: Vec<&str> = req["values"]
-        .as_array()
-        .map(|v| v.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let value = labels.get(key);
-    let compare = |want_greater: bool| {
-        let (Some(v), [bound]) = (value, values.as_slice()) else {
+/// A node selector requirement: the label selector operators plus `Gt` and `Lt`.
+fn requirement_holds(req: &LabelSelectorRequirement, value: Option<&str>) -> bool {
+    let compare = |greater: bool| {
+        let (Some(v), [bound]) = (value, req.values.as_slice()) else {
             return false;
         };
         match (v.parse::<i64>(), bound.parse::<i64>()) {
-            (Ok(v), Ok(b)) => (want_greater && v > b) || (!want_greater && v < b),
+            (Ok(v), Ok(b)) => (greater && v > b) || (!greater && v < b),
             _ => false,
         }
     };
-    match req["operator"].as_str().unwrap_or("") {
-        "In" => value.is_some_and(|v| values.contains(&v.as_str())),
-        "NotIn" => value.is_none_or(|v| !values.contains(&v.as_str())),
-        "Exists" => value.is_some(),
-        "DoesNotExist" => value.is_none(),
+    match req.operator.as_str() {
         "Gt" => compare(true),
         "Lt" => compare(false),
-        _ => false,
+        _ => req.matches_value(value),
+    }
+}
+
+/// Where a pod may and would like to run: `nodeSelector` and node affinity, parsed once
+/// per pod (filters and spread's inclusion policy read it for every node).
+#[derive(Debug, Clone, Default)]
+pub struct NodeSelection {
+    selector: BTreeMap<String, String>,
+    /// `None`: no required affinity; otherwise any term may match.
+    required: Option<Vec<NodeSelectorTerm>>,
+    preferred: Vec<(i64, NodeSelectorTerm)>,
+}
+
+impl NodeSelection {
+    pub fn of(pod: &Pod) -> NodeSelection {
+        let affinity = pod
+            .spec
+            .affinity
+            .as_ref()
+            .map_or(&Value::Null, |a| &a["nodeAffinity"]);
+        let required =
+            &affinity["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"];
+        let term = |v: &Value| NodeSelectorTerm::deserialize(v).unwrap_or_default();
+        let preferred = affinity["preferredDuringSchedulingIgnoredDuringExecution"]
+            .as_array()
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .map(|t| (t["weight"].as_i64().unwrap_or(0), term(&t["preference"])))
+            .collect();
+        NodeSelection {
+            selector: pod.spec.node_selector.clone(),
+            required: required.as_array().map(|ts| ts.iter().map(term).collect()),
+            preferred,
+        }
+    }
+
+    /// Whether `node` satisfies the `nodeSelector` and the required node affinity (upstream
+    /// `GetRequiredNodeAffinity(pod).Match(node)`).
+    pub fn required_match(&self, node: &Node) -> bool {
+        let labels = &node.metadata.labels;
+        let selector_ok = self.selector.iter().all(|(k, v)| labels.get(k) == Some(v));
+        selector_ok
+            && self
+                .required
+                .as_ref()
+                .is_none_or(|terms| terms.iter().any(|t| t.matches(node)))
+    }
+
+    /// The summed weights of the preferred terms `node` matches.
+    pub fn preferred_weight(&self, node: &Node) -> i64 {
+        let matching = self.preferred.iter().filter(|(_, t)| t.matches(node));
+        matching.map(|(w, _)| w).sum()
     }
 }
 
@@ -457,19 +473,15 @@ pub fn label_selector(v: &Value) -> Option<LabelSelector> {
     LabelSelector::deserialize(v).ok()
 }
 
-/// Whether a selector has no requirements, so it selects everything (upstream `Empty()`).
-pub fn selector_is_empty(s: &LabelSelector) -> bool {
-    s.match_labels.is_empty() && s.match_expressions.is_empty()
-}
-
-/// The default plugins with upstream's score weights.
+/// The default plugins in upstream's order (filtering stops at the first rejection, so the
+/// order decides which reason a node reports) with upstream's score weights.
 pub fn default_plugins() -> Vec<(Box<dyn Plugin>, i64)> {
     vec![
-        (Box::new(NodeName), 1),
         (Box::new(NodeUnschedulable), 1),
-        (Box::new(NodeResourcesFit), 1),
-        (Box::new(NodeAffinity), 2),
+        (Box::new(NodeName), 1),
         (Box::new(TaintToleration), 3),
+        (Box::new(NodeAffinity), 2),
+        (Box::new(NodeResourcesFit), 1),
         (Box::new(BalancedAllocation), 1),
         (Box::new(PodTopologySpread), 2),
         (Box::new(InterPodAffinity), 2),

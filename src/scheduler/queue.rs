@@ -20,8 +20,8 @@ pub const POD_MAX_BACKOFF_MS: i64 = 10_000;
 /// Longest a pod waits in unschedulable without an event (upstream
 /// `podMaxInUnschedulablePodsDuration`).
 pub const MAX_UNSCHEDULABLE_WAIT_MS: i64 = 5 * 60 * 1000;
-/// Most pods the queue holds; beyond it new pods are refused (the informer re-delivers them
-/// on resync).
+/// Most pods the queue holds; beyond it new pods are refused (the driver logs it; the pod is
+/// queued when it next changes).
 pub const MAX_QUEUED_PODS: usize = 1_000_000;
 
 /// Where a pod is.
@@ -43,11 +43,11 @@ enum Part {
 #[derive(Debug, Clone)]
 struct Entry {
     priority: i32,
-    /// When the pod first entered the queue (orders pods of equal priority).
-    enqueued_ms: i64,
     attempts: u32,
-    /// When the last attempt failed.
-    failed_ms: i64,
+    /// When the pod entered the queue or its last attempt failed: orders pods of equal
+    /// priority (upstream resets the timestamp on each requeue, so a pod that keeps failing
+    /// does not stay ahead of newer ones) and starts its back-off.
+    queued_ms: i64,
     part: Part,
 }
 
@@ -66,7 +66,7 @@ pub struct SchedulingQueue {
 
 impl SchedulingQueue {
     fn active_key(key: &str, e: &Entry) -> ActiveKey {
-        (Reverse(e.priority), e.enqueued_ms, key.to_string())
+        (Reverse(e.priority), e.queued_ms, key.to_string())
     }
 
     /// A new pending pod (or a changed one: its priority is refreshed). A pod already in
@@ -88,14 +88,27 @@ impl SchedulingQueue {
         }
         let e = Entry {
             priority,
-            enqueued_ms: now_ms,
             attempts: 0,
-            failed_ms: now_ms,
+            queued_ms: now_ms,
             part: Part::Active,
         };
         self.active.insert(Self::active_key(key, &e));
         self.entries.insert(key.to_string(), e);
         true
+    }
+
+    /// The pending pod itself changed (not only its status): if it is parked, the change may
+    /// make it schedulable, so it moves to back-off or active (upstream `Update`).
+    pub fn wake(&mut self, key: &str, now_ms: i64) {
+        let Some(e) = self.entries.get_mut(key) else {
+            return;
+        };
+        if matches!(e.part, Part::Unschedulable { .. }) {
+            e.part = Part::Backoff {
+                until_ms: e.queued_ms + backoff_ms(e.attempts),
+            };
+            self.flush(now_ms);
+        }
     }
 
     /// The pod is gone or bound: forget it.
@@ -128,7 +141,7 @@ impl SchedulingQueue {
         let Part::InFlight { cycle } = e.part else {
             return;
         };
-        e.failed_ms = now_ms;
+        e.queued_ms = now_ms;
         e.part = if self.move_request_cycle >= cycle {
             Part::Backoff {
                 until_ms: now_ms + backoff_ms(e.attempts),
@@ -142,7 +155,7 @@ impl SchedulingQueue {
     pub fn retry(&mut self, key: &str, now_ms: i64) {
         if let Some(e) = self.entries.get_mut(key) {
             if matches!(e.part, Part::InFlight { .. }) {
-                e.failed_ms = now_ms;
+                e.queued_ms = now_ms;
                 e.part = Part::Backoff {
                     until_ms: now_ms + backoff_ms(e.attempts),
                 };
@@ -164,7 +177,7 @@ impl SchedulingQueue {
             let e = self.entries.get_mut(&key).expect("listed");
             // Still within its back-off from the last failure: wait that out first.
             e.part = Part::Backoff {
-                until_ms: e.failed_ms + backoff_ms(e.attempts),
+                until_ms: e.queued_ms + backoff_ms(e.attempts),
             };
         }
         self.flush(now_ms);
@@ -277,6 +290,37 @@ mod tests {
         assert_eq!(q.unschedulable_len(), 0);
         q.flush(100 + backoff_ms(1));
         assert_eq!(q.pop().as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn a_changed_parked_pod_is_tried_again() {
+        let mut q = SchedulingQueue::default();
+        q.add("p", 0, 0);
+        q.pop();
+        q.unschedulable("p", 1_000);
+        q.wake("p", 1_500); // still within its 1 s back-off
+        assert_eq!(q.pop(), None);
+        q.flush(2_000);
+        assert_eq!(q.pop().as_deref(), Some("p"));
+        q.unschedulable("p", 3_000);
+        q.wake("p", 10_000); // back-off long over: straight to active
+        assert_eq!(q.pop().as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn a_requeued_pod_goes_behind_pods_queued_since() {
+        let mut q = SchedulingQueue::default();
+        q.add("a", 0, 0);
+        q.add("b", 0, 10);
+        assert_eq!(q.pop().as_deref(), Some("a"));
+        q.retry("a", 100);
+        q.flush(5_000);
+        assert_eq!(
+            q.pop().as_deref(),
+            Some("b"),
+            "b waited since 10, a since 100"
+        );
+        assert_eq!(q.pop().as_deref(), Some("a"));
     }
 
     #[test]

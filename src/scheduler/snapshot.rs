@@ -14,9 +14,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::affinity::PodAffinityTerms;
+use super::plugins::NodeSelection;
 use crate::api::core::{PodSpec, ResourceRequirements};
 use crate::api::quantity;
 use crate::api::{Node, Pod};
+use crate::client::informer::key_of;
 
 /// How long an assumed pod holds its room without its binding being observed
 /// (upstream's scheduler cache TTL is 15 minutes with durable binding; we bind synchronously,
@@ -62,16 +64,12 @@ fn amounts(list: &BTreeMap<String, String>) -> (i64, i64) {
     (cpu, memory)
 }
 
-fn requests_of(r: &ResourceRequirements) -> (i64, i64) {
-    amounts(&r.requests)
-}
-
 /// What a pod requests (upstream `computePodResourceRequest`): the larger of the sum over its
 /// containers and the largest init container, per resource; one pod slot. With
 /// `non_zero`, containers that request nothing count upstream's scoring defaults.
 pub fn pod_requests(spec: &PodSpec, non_zero: bool) -> Resources {
     let container = |r: &ResourceRequirements| {
-        let (mut cpu, mut mem) = requests_of(r);
+        let (mut cpu, mut mem) = amounts(&r.requests);
         if non_zero {
             if !r.requests.contains_key("cpu") {
                 cpu = DEFAULT_MILLI_CPU_REQUEST;
@@ -109,20 +107,21 @@ pub struct PodInfo {
     pub requests: Resources,
     /// Requests with the scoring defaults for containers that request nothing.
     pub non_zero: Resources,
-    pub priority: i32,
     /// Its pod affinity and anti-affinity terms, parsed once; `None` when the pod has
     /// neither (upstream `podWithAffinity`).
     pub affinity: Option<Arc<PodAffinityTerms>>,
+    /// Its `nodeSelector` and node affinity, parsed once.
+    pub node_selection: NodeSelection,
 }
 
 impl PodInfo {
     pub fn new(pod: Arc<Pod>) -> PodInfo {
         PodInfo {
-            key: format!("{}/{}", pod.metadata.namespace, pod.metadata.name),
+            key: key_of(&*pod),
             requests: pod_requests(&pod.spec, false),
             non_zero: pod_requests(&pod.spec, true),
-            priority: pod.spec.priority.unwrap_or(0),
             affinity: PodAffinityTerms::of(&pod).map(Arc::new),
+            node_selection: NodeSelection::of(&pod),
             pod,
         }
     }
@@ -238,12 +237,22 @@ impl Snapshot {
     }
 }
 
-/// Where a pod the cache knows sits, and whether it is only assumed.
+/// Where a pod the cache knows sits, and how sure the cache is of it.
 #[derive(Debug, Clone)]
 struct Placed {
     node: String,
-    /// `Some(deadline)` while assumed and not yet seen bound.
-    assumed_until_ms: Option<i64>,
+    state: PlacedState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PlacedState {
+    /// Seen bound there through the informer.
+    Observed,
+    /// Chosen by this scheduler; its binding is on its way (it never expires meanwhile:
+    /// the binding may still succeed).
+    Binding,
+    /// Bound by this scheduler, not yet seen bound; forgotten at `expires_ms`.
+    Bound { expires_ms: i64 },
 }
 
 /// The scheduler's view, kept current from informer events and its own assumptions.
@@ -277,16 +286,34 @@ impl Cache {
     }
 
     /// A pod observed bound to a node (confirms an assumption, or moves it if the pod was
-    /// bound elsewhere meanwhile). Unbound and finished pods are not placed.
+    /// bound elsewhere meanwhile). Unbound and finished pods are not placed. A status-only
+    /// change of an observed pod (the kubelet's) keeps what was derived from it.
     pub fn upsert_pod(&mut self, pod: Arc<Pod>) {
-        let info = Arc::new(PodInfo::new(pod));
-        let finished = matches!(info.pod.status.phase.as_str(), "Succeeded" | "Failed");
-        let node = info.pod.spec.node_name.clone();
-        self.remove_pod(&info.key);
-        if node.is_empty() || finished {
+        let key = key_of(&*pod);
+        let finished = pod.is_finished();
+        if !finished && self.unchanged_for_scheduling(&key, &pod) {
             return;
         }
-        self.place(info, node, None);
+        self.remove_pod(&key);
+        if pod.spec.node_name.is_empty() || finished {
+            return;
+        }
+        let node = pod.spec.node_name.clone();
+        self.place(Arc::new(PodInfo::new(pod)), node, PlacedState::Observed);
+    }
+
+    /// Whether `pod` is already placed, observed, on its node with the same spec, labels and
+    /// namespace (all that placement decisions read).
+    fn unchanged_for_scheduling(&self, key: &str, pod: &Pod) -> bool {
+        let Some(placed) = self.pods.get(key) else {
+            return false;
+        };
+        let held = &self.snapshot.nodes[&placed.node].pods[key].pod;
+        placed.state == PlacedState::Observed
+            && placed.node == pod.spec.node_name
+            && held.spec == pod.spec
+            && held.metadata.labels == pod.metadata.labels
+            && held.metadata.deletion_timestamp == pod.metadata.deletion_timestamp
     }
 
     pub fn remove_pod(&mut self, key: &str) {
@@ -301,29 +328,37 @@ impl Cache {
         }
     }
 
-    /// Counts `pod` on `node` from now on, until it is seen bound or `now_ms` passes the TTL.
-    pub fn assume(&mut self, pod: Arc<PodInfo>, node: &str, now_ms: i64) {
+    /// Counts `pod` on `node` from now on, while its binding is on its way.
+    pub fn assume(&mut self, pod: Arc<PodInfo>, node: &str) {
         self.remove_pod(&pod.key);
-        self.place(pod, node.to_string(), Some(now_ms + ASSUMED_POD_TTL_MS));
+        self.place(pod, node.to_string(), PlacedState::Binding);
+    }
+
+    /// The binding of an assumed pod succeeded: it stays counted until seen bound, or until
+    /// [`ASSUMED_POD_TTL_MS`] after `now_ms` (upstream `FinishBinding`).
+    pub fn finish_binding(&mut self, key: &str, now_ms: i64) {
+        if let Some(p) = self.pods.get_mut(key) {
+            if p.state == PlacedState::Binding {
+                p.state = PlacedState::Bound {
+                    expires_ms: now_ms + ASSUMED_POD_TTL_MS,
+                };
+            }
+        }
     }
 
     /// Drops an assumption whose binding failed.
     pub fn forget(&mut self, key: &str) {
-        if self
-            .pods
-            .get(key)
-            .is_some_and(|p| p.assumed_until_ms.is_some())
-        {
+        if self.is_assumed(key) {
             self.remove_pod(key);
         }
     }
 
-    /// Drops assumptions whose bindings were never observed; returns their keys.
+    /// Drops bound assumptions never observed by `now_ms`; returns their keys.
     pub fn expire(&mut self, now_ms: i64) -> Vec<String> {
         let expired: Vec<String> = self
             .pods
             .iter()
-            .filter(|(_, p)| p.assumed_until_ms.is_some_and(|t| t <= now_ms))
+            .filter(|(_, p)| matches!(p.state, PlacedState::Bound { expires_ms } if expires_ms <= now_ms))
             .map(|(k, _)| k.clone())
             .collect();
         for k in &expired {
@@ -332,13 +367,14 @@ impl Cache {
         expired
     }
 
+    /// Whether `key` is counted on a node only on this scheduler's word.
     pub fn is_assumed(&self, key: &str) -> bool {
         self.pods
             .get(key)
-            .is_some_and(|p| p.assumed_until_ms.is_some())
+            .is_some_and(|p| p.state != PlacedState::Observed)
     }
 
-    fn place(&mut self, pod: Arc<PodInfo>, node: String, assumed_until_ms: Option<i64>) {
+    fn place(&mut self, pod: Arc<PodInfo>, node: String, state: PlacedState) {
         let key = pod.key.clone();
         self.snapshot
             .nodes
@@ -346,10 +382,7 @@ impl Cache {
             .or_default()
             .add_pod(pod);
         self.snapshot.reindex(&node);
-        let placed = Placed {
-            node,
-            assumed_until_ms,
-        };
+        let placed = Placed { node, state };
         assert!(self.pods.insert(key, placed).is_none(), "placed twice");
     }
 }
@@ -394,19 +427,37 @@ mod tests {
         let mut c = Cache::default();
         c.upsert_node(node("n1", "2", "4Gi"));
         let p = Arc::new(PodInfo::new(pod("a", "500m", "")));
-        c.assume(p.clone(), "n1", 1_000);
+        c.assume(p.clone(), "n1");
         assert_eq!(c.snapshot().nodes["n1"].requested.milli_cpu, 500);
         assert!(c.is_assumed("d/a"));
         // Seen bound: no longer assumed, still counted once.
         c.upsert_pod(pod("a", "500m", "n1"));
         assert!(!c.is_assumed("d/a"));
         assert_eq!(c.snapshot().nodes["n1"].requested.milli_cpu, 500);
-        assert!(c.expire(1_000 + ASSUMED_POD_TTL_MS).is_empty());
-        // Another assumption that never shows up expires.
-        c.assume(Arc::new(PodInfo::new(pod("b", "1", ""))), "n1", 2_000);
+        assert!(c.expire(i64::MAX).is_empty());
+        // A binding still on its way never expires: it may yet succeed.
+        c.assume(Arc::new(PodInfo::new(pod("b", "1", ""))), "n1");
+        assert!(c.expire(i64::MAX).is_empty());
         assert_eq!(c.snapshot().nodes["n1"].requested.milli_cpu, 1500);
+        // Bound but never seen: expires one TTL after the binding finished.
+        c.finish_binding("d/b", 2_000);
+        assert!(c.expire(2_000 + ASSUMED_POD_TTL_MS - 1).is_empty());
         assert_eq!(c.expire(2_000 + ASSUMED_POD_TTL_MS), ["d/b"]);
         assert_eq!(c.snapshot().nodes["n1"].requested.milli_cpu, 500);
+        // A failed binding is forgotten at once; an observed pod is not.
+        c.assume(Arc::new(PodInfo::new(pod("c", "1", ""))), "n1");
+        c.forget("d/c");
+        c.forget("d/a");
+        assert_eq!(c.snapshot().nodes["n1"].requested.milli_cpu, 500);
+        // A status-only update of an observed pod keeps it; a finished pod frees its room.
+        let mut running = (*pod("a", "500m", "n1")).clone();
+        running.status.phase = "Running".into();
+        c.upsert_pod(Arc::new(running.clone()));
+        assert_eq!(c.snapshot().nodes["n1"].requested.milli_cpu, 500);
+        running.status.phase = "Succeeded".into();
+        c.upsert_pod(Arc::new(running));
+        assert_eq!(c.snapshot().nodes["n1"].requested.milli_cpu, 0);
+        c.upsert_pod(pod("a", "500m", "n1"));
         // A node that goes keeps a placeholder while pods remain on it.
         c.remove_node("n1");
         assert!(c.snapshot().schedulable_nodes().next().is_none());

@@ -31,8 +31,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::plugins::{label_selector, selector_is_empty, CycleState, Plugin, Reject};
-use super::plugins::{matches_required_node_affinity, untolerated_taint, MAX_NODE_SCORE};
+use super::plugins::{
+    label_selector, untolerated_taint, CycleState, Plugin, Reject, MAX_NODE_SCORE,
+};
 use super::snapshot::{NodeInfo, PodInfo, Snapshot};
 use crate::api::selector::{LabelSelector, LabelSelectorRequirement};
 use crate::api::{Node, Pod};
@@ -61,8 +62,10 @@ const SCHEDULE_ANYWAY: &str = "ScheduleAnyway";
 struct Constraint {
     max_skew: i64,
     topology_key: String,
-    /// `None`: no `labelSelector`, which selects nothing.
+    /// `None`: no `labelSelector`, which selects nothing; `{}` counts no pod either.
     selector: Option<LabelSelector>,
+    /// Whether the incoming pod matches its own selector (it counts once placed).
+    self_match: i64,
     min_domains: i64,
     honor_node_affinity: bool,
     honor_node_taints: bool,
@@ -86,9 +89,11 @@ impl Constraint {
                 }
             }
         }
+        let self_match = selector.as_ref().is_some_and(|s| s.matches(pod_labels));
         Constraint {
             max_skew: c["maxSkew"].as_i64().unwrap_or(1),
             topology_key: c["topologyKey"].as_str().unwrap_or("").to_string(),
+            self_match: i64::from(self_match),
             selector,
             min_domains: c["minDomains"].as_i64().unwrap_or(DEFAULT_MIN_DOMAINS),
             honor_node_affinity: c["nodeAffinityPolicy"].as_str() != Some("Ignore"),
@@ -96,18 +101,17 @@ impl Constraint {
         }
     }
 
-    /// Whether `node` counts for this constraint (upstream `matchNodeInclusionPolicies`).
-    fn includes(&self, pod: &Pod, node: &Node) -> bool {
-        let affinity_ok = !self.honor_node_affinity || matches_required_node_affinity(pod, node);
-        let taints_ok = !self.honor_node_taints
-            || untolerated_taint(&node.spec.taints, &pod.spec.tolerations).is_none();
-        affinity_ok && taints_ok
+    /// Whether a node the pod's node affinity (`affinity_ok`) and taints (`taints_ok`) judge
+    /// so counts for this constraint (upstream `matchNodeInclusionPolicies`).
+    fn includes(&self, inclusion: Inclusion) -> bool {
+        (!self.honor_node_affinity || inclusion.affinity_ok)
+            && (!self.honor_node_taints || inclusion.taints_ok)
     }
 
     /// Pods on `node` the constraint counts (upstream `countPodsMatchSelector`).
     fn count(&self, node: &NodeInfo, namespace: &str) -> i64 {
         let Some(sel) = &self.selector else { return 0 };
-        if selector_is_empty(sel) {
+        if sel.is_empty() {
             return 0;
         }
         let counted = node.pods.values().filter(|p| {
@@ -116,11 +120,37 @@ impl Constraint {
         });
         counted.count() as i64
     }
+}
 
-    fn matches_self(&self, pod: &Pod) -> bool {
-        let sel = self.selector.as_ref();
-        sel.is_some_and(|s| s.matches(&pod.metadata.labels))
-    }
+/// How the incoming pod's node affinity and taints judge one node, worked out once per node
+/// for all constraints.
+#[derive(Debug, Clone, Copy)]
+struct Inclusion {
+    affinity_ok: bool,
+    taints_ok: bool,
+}
+
+/// The nodes that carry every constraint's key, with how the pod's inclusion policies judge
+/// each (computed only if some constraint honours them).
+fn keyed_nodes<'a>(
+    pod: &'a PodInfo,
+    snap: &'a Snapshot,
+    constraints: &'a [Constraint],
+) -> impl Iterator<Item = (&'a NodeInfo, &'a Node, Inclusion)> {
+    let affinity = constraints.iter().any(|c| c.honor_node_affinity);
+    let taints = constraints.iter().any(|c| c.honor_node_taints);
+    snap.schedulable_nodes().filter_map(move |info| {
+        let node = info.node.as_deref()?;
+        if !has_all_keys(&node.metadata.labels, constraints) {
+            return None;
+        }
+        let inclusion = Inclusion {
+            affinity_ok: !affinity || pod.node_selection.required_match(node),
+            taints_ok: !taints
+                || untolerated_taint(&node.spec.taints, &pod.pod.spec.tolerations).is_none(),
+        };
+        Some((info, node, inclusion))
+    })
 }
 
 /// The pod's constraints with `whenUnsatisfiable` equal to `when`.
@@ -168,18 +198,18 @@ struct PreFilterState {
 }
 
 /// Upstream `calPreFilterState`.
-fn pre_filter_state(pod: &Pod, snap: &Snapshot, constraints: Vec<Constraint>) -> PreFilterState {
+fn pre_filter_state(
+    pod: &PodInfo,
+    snap: &Snapshot,
+    constraints: Vec<Constraint>,
+) -> PreFilterState {
     let mut counts = vec![BTreeMap::new(); constraints.len()];
-    for info in snap.schedulable_nodes() {
-        let Some(node) = &info.node else { continue };
+    let namespace = &pod.pod.metadata.namespace;
+    for (info, node, inclusion) in keyed_nodes(pod, snap, &constraints) {
         let labels = &node.metadata.labels;
-        if !has_all_keys(labels, &constraints) {
-            continue;
-        }
         for (c, domains) in constraints.iter().zip(counts.iter_mut()) {
-            if c.includes(pod, node) {
-                let n = c.count(info, &pod.metadata.namespace);
-                add(domains, &labels[&c.topology_key], n);
+            if c.includes(inclusion) {
+                add(domains, &labels[&c.topology_key], c.count(info, namespace));
             }
         }
     }
@@ -208,7 +238,7 @@ struct PreScoreState {
 /// Upstream `initPreScoreState` and `PreScore`: domains from the feasible nodes, counts from
 /// every node that has the keys and passes the inclusion policies.
 fn pre_score_state(
-    pod: &Pod,
+    pod: &PodInfo,
     snap: &Snapshot,
     feasible: &[&NodeInfo],
     constraints: Vec<Constraint>,
@@ -239,19 +269,16 @@ fn pre_score_state(
             ((size + 2) as f64).ln()
         })
         .collect();
-    for info in snap.schedulable_nodes() {
-        let Some(node) = &info.node else { continue };
+    let namespace = &pod.pod.metadata.namespace;
+    for (info, node, inclusion) in keyed_nodes(pod, snap, &constraints) {
         let labels = &node.metadata.labels;
-        if !has_all_keys(labels, &constraints) {
-            continue;
-        }
         for (c, domains) in constraints.iter().zip(counts.iter_mut()) {
             // Domains no feasible node is in are not scored, so not counted.
             let Some(count) = domains.get_mut(&labels[&c.topology_key]) else {
                 continue;
             };
-            if c.includes(pod, node) {
-                *count += c.count(info, &pod.metadata.namespace);
+            if c.includes(inclusion) {
+                *count += c.count(info, namespace);
             }
         }
     }
@@ -281,12 +308,12 @@ impl Plugin for PodTopologySpread {
         }
         let hard = constraints(&pod.pod, DO_NOT_SCHEDULE);
         if !hard.is_empty() {
-            state.put(NAME, pre_filter_state(&pod.pod, snap, hard));
+            state.put(NAME, pre_filter_state(pod, snap, hard));
         }
         Ok(())
     }
 
-    fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
+    fn filter(&self, state: &CycleState, _: &PodInfo, node: &NodeInfo) -> Result<(), Reject> {
         let Some(s) = state.get::<PreFilterState>(NAME) else {
             return Ok(());
         };
@@ -296,8 +323,7 @@ impl Plugin for PodTopologySpread {
                 return Err(Reject::unresolvable(REASON_NODE_LABEL_NOT_MATCH));
             };
             let matched = s.counts[i].get(value).copied().unwrap_or(0);
-            let self_match = i64::from(c.matches_self(&pod.pod));
-            if matched + self_match - s.min_match[i] > c.max_skew {
+            if matched + c.self_match - s.min_match[i] > c.max_skew {
                 let reason = REASON_CONSTRAINTS_NOT_MATCH.to_string();
                 return Err(Reject::resolvable(vec![reason]));
             }
@@ -323,7 +349,7 @@ impl Plugin for PodTopologySpread {
         if soft.is_empty() {
             return false;
         }
-        let s = pre_score_state(&pod.pod, snap, feasible, soft);
+        let s = pre_score_state(pod, snap, feasible, soft);
         state.put(PRE_SCORE_KEY, s);
         true
     }
@@ -375,6 +401,7 @@ mod tests {
     use super::*;
     use crate::scheduler::framework::Framework;
     use crate::scheduler::snapshot::Cache;
+    use crate::scheduler::testing;
     use serde_json::json;
     use std::sync::Arc;
 
@@ -445,21 +472,8 @@ mod tests {
         pod("new", labels, "", spec)
     }
 
-    /// The filter's answer for every node, in name order: `None` passes, else the reason
-    /// and whether it is unresolvable.
     fn filter_all(incoming: &Arc<Pod>, c: &Cache) -> Vec<Option<(String, bool)>> {
-        let info = PodInfo::new(incoming.clone());
-        let mut state = CycleState::default();
-        PodTopologySpread
-            .pre_filter(&info, c.snapshot(), &mut state)
-            .unwrap();
-        c.snapshot()
-            .schedulable_nodes()
-            .map(|n| {
-                let r = PodTopologySpread.filter(&state, &info, n).err()?;
-                Some((r.reasons.join(", "), r.unresolvable))
-            })
-            .collect()
+        testing::filter_all(&PodTopologySpread, incoming, c)
     }
 
     fn skewed() -> Option<(String, bool)> {
@@ -629,20 +643,8 @@ mod tests {
         assert!(state.get::<PreFilterState>(NAME).is_none());
     }
 
-    /// Raw and normalized scores over every node, in name order.
     fn scores(incoming: &Arc<Pod>, c: &Cache) -> (Vec<i64>, Vec<i64>) {
-        let info = PodInfo::new(incoming.clone());
-        let snap = c.snapshot();
-        let nodes: Vec<&NodeInfo> = snap.schedulable_nodes().collect();
-        let mut state = CycleState::default();
-        assert!(PodTopologySpread.pre_score(&info, snap, &nodes, &mut state));
-        let raw: Vec<i64> = nodes
-            .iter()
-            .map(|n| PodTopologySpread.score(&state, &info, n))
-            .collect();
-        let mut normalized = raw.clone();
-        PodTopologySpread.normalize(&mut normalized);
-        (raw, normalized)
+        testing::scores(&PodTopologySpread, incoming, c)
     }
 
     #[test]
@@ -679,15 +681,7 @@ mod tests {
         let fw = Framework::with_defaults();
         let mut c = cluster(&zones()[..3], &[]);
         let hard = json!([constraint(ZONE, 1, DO_NOT_SCHEDULE, json!({}))]);
-        let mut random = {
-            let mut x = 7u64;
-            move || {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x
-            }
-        };
+        let mut random = testing::xorshift(7);
         for i in 0..6 {
             let p = pod(
                 &format!("w{i}"),
@@ -697,7 +691,7 @@ mod tests {
             );
             let info = Arc::new(PodInfo::new(p));
             let placed = fw.schedule(&info, c.snapshot(), "", &mut random).0.unwrap();
-            c.assume(info, &placed.node, 0);
+            c.assume(info, &placed.node);
         }
         let per_node: Vec<usize> = c.snapshot().nodes.values().map(|n| n.pods.len()).collect();
         assert_eq!(per_node, [2, 2, 2]);
