@@ -4,35 +4,27 @@
 //! - pod create, get and update (PUT conditioned on resourceVersion) with 1, 16 and 64
 //!   concurrent clients (closed loop, a warm-up then a `BENCH_SECONDS` window): ops/s, p50
 //!   and p99 latency;
-//! - LIST of 10,000 pods, consistent (from the store) and `resourceVersion=0` (from the watch
-//!   cache): p50 and worst of `LIST_RUNS` lists;
+//! - LIST of 10,000 pods, three ways: consistent (served from the watch cache once it has
+//!   caught up with the store's current revision, upstream's consistent read from cache),
+//!   `resourceVersion=0` (from the watch cache as it is), and paged with `limit=500` (every
+//!   page read from the store at the first page's revision, following `continue` through all
+//!   10,000, so the store's list path is measured): p50 and worst of `LIST_RUNS` lists;
 //! - 1,000 concurrent watchers on one namespace while `WATCH_EVENTS` pods are created: every
 //!   watcher must see every event; the time until the last watcher saw the last event.
 //!
 //! It prints a Markdown table and whether the targets hold: create p99 ≤ 10 ms at 64
-//! clients, LIST 10k ≤ 50 ms, no watcher misses an event.
+//! clients, consistent LIST 10k ≤ 50 ms, no watcher misses an event.
 //!
 //! Run: `cargo bench --bench api` (a few minutes; `BENCH_SECONDS=1` for a smoke test).
 
-use std::process::ExitCode;
+mod common;
 
-#[cfg(madsim)]
-fn main() -> ExitCode {
-    eprintln!("the api bench runs real processes and sockets; it is not built under --cfg madsim");
-    ExitCode::SUCCESS
-}
-
-#[cfg(not(madsim))]
-fn main() -> ExitCode {
-    bench::main()
-}
+common::real_processes_main!("api");
 
 #[cfg(not(madsim))]
 mod bench {
     use std::collections::BTreeSet;
-    use std::net::TcpListener;
-    use std::path::PathBuf;
-    use std::process::{Child, Command, ExitCode, Stdio};
+    use std::process::ExitCode;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
@@ -40,7 +32,8 @@ mod bench {
     use rkube::api::core::{Namespace, Pod};
     use rkube::client::{Api, Client, ClientConfig, Event, ListParams};
     use rkube::platform::time::Clock;
-    use tempfile::TempDir;
+
+    use crate::common::{wait_ready, Stack};
 
     /// Concurrent clients of the create, get and update workloads.
     const CLIENTS: [usize; 3] = [1, 16, 64];
@@ -56,32 +49,8 @@ mod bench {
     const WATCH_DEADLINE_SECONDS: u64 = 60;
     const TARGET_CREATE_P99_MS: f64 = 10.0;
     const TARGET_LIST_MS: f64 = 50.0;
-    const READY_DEADLINE_SECONDS: u64 = 30;
-
-    fn free_port() -> u16 {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    }
-
-    struct Proc(Child);
-
-    impl Drop for Proc {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-
-    fn spawn(args: &[&str]) -> Proc {
-        let program = PathBuf::from(env!("CARGO_BIN_EXE_rkube"));
-        let child = Command::new(program)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn rkube");
-        Proc(child)
-    }
+    /// Page size of the paged LIST.
+    const LIST_PAGE: usize = 500;
 
     fn seconds() -> u64 {
         std::env::var("BENCH_SECONDS")
@@ -279,6 +248,34 @@ mod bench {
         }
     }
 
+    /// Every page of the `list` namespace's pods: one request when `limit` is 0, else pages
+    /// of `limit` following `continue` to the end (the later pages at the first one's
+    /// revision).
+    async fn list_pages(client: &Client, rv: &str, limit: usize) -> Vec<serde_json::Value> {
+        let mut pages = Vec::new();
+        let mut token = String::new();
+        loop {
+            let mut path = format!("/api/v1/namespaces/list/pods?resourceVersion={rv}");
+            if limit > 0 {
+                path += &format!("&limit={limit}&continue={token}");
+            }
+            let bytes = client
+                .request(hyper::Method::GET, &path, None)
+                .await
+                .expect("list");
+            let page: serde_json::Value = serde_json::from_slice(&bytes).expect("a list");
+            token = page["metadata"]["continue"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            pages.push(page);
+            if token.is_empty() {
+                return pages;
+            }
+            assert!(pages.len() <= LIST_PODS, "a paged list that never ends");
+        }
+    }
+
     async fn list(client: &Client, rows: &mut Vec<Row>) -> f64 {
         let mut nso = Namespace::default();
         nso.metadata.name = "list".into();
@@ -288,28 +285,28 @@ mod bench {
             .expect("namespace");
         fill(client, "list", LIST_PODS).await;
         let mut consistent_p50 = 0.0f64;
-        for (label, rv) in [("consistent", ""), ("resourceVersion=0 (cache)", "0")] {
+        let ways = [
+            ("consistent", "", 0),
+            ("resourceVersion=0 (cache)", "0", 0),
+            ("paged, limit=500 (store)", "", LIST_PAGE),
+        ];
+        for (label, rv, page) in ways {
             let mut times = Vec::new();
             for _ in 0..LIST_RUNS {
-                let path = format!("/api/v1/namespaces/list/pods?resourceVersion={rv}");
-                // Timed: the API server's answer, whole (the client's own decoding into
+                // Timed: the API server's answers, whole (the client's own decoding into
                 // typed objects is not the server's latency).
                 let t0 = Instant::now();
-                let bytes = client
-                    .request(hyper::Method::GET, &path, None)
-                    .await
-                    .expect("list");
+                let pages = list_pages(client, rv, page).await;
                 let ms = t0.elapsed().as_secs_f64() * 1000.0;
-                let got: serde_json::Value = serde_json::from_slice(&bytes).expect("a list");
-                assert_eq!(
-                    got["items"].as_array().map(Vec::len),
-                    Some(LIST_PODS),
-                    "every pod listed"
-                );
+                let listed: usize = pages
+                    .iter()
+                    .map(|p| p["items"].as_array().map_or(0, Vec::len))
+                    .sum();
+                assert_eq!(listed, LIST_PODS, "every pod listed");
                 times.push(ms);
             }
             times.sort_by(|a, b| a.total_cmp(b));
-            if rv.is_empty() {
+            if label == "consistent" {
                 consistent_p50 = percentile(&times, 0.5);
             }
             rows.push(Row {
@@ -395,50 +392,14 @@ mod bench {
         (complete, last.duration_since(t0).as_secs_f64())
     }
 
-    async fn wait_ready(client: &Client) {
-        let deadline = Instant::now() + Duration::from_secs(READY_DEADLINE_SECONDS);
-        loop {
-            let ns = Api::<Namespace>::all(client).get("default").await;
-            if ns.is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the API server did not come up: {ns:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
     pub fn main() -> ExitCode {
-        let dir = TempDir::new().expect("temp dir");
-        let (client_port, peer_port, api_port) = (free_port(), free_port(), free_port());
-        let store_url = format!("http://127.0.0.1:{client_port}");
-        let data = dir.path().join("store");
-        let _store = spawn(&[
-            "etcd",
-            "--data-dir",
-            data.to_str().expect("utf-8"),
-            "--listen-client-urls",
-            &store_url,
-            "--listen-peer-urls",
-            &format!("http://127.0.0.1:{peer_port}"),
-        ]);
-        let _api = spawn(&[
-            "apiserver",
-            "--etcd-servers",
-            &store_url,
-            "--secure-port",
-            "0",
-            "--insecure-port",
-            &api_port.to_string(),
-        ]);
+        let stack = Stack::start();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .expect("runtime");
         rt.block_on(async {
-            let cfg = ClientConfig::insecure(&format!("http://127.0.0.1:{api_port}"));
+            let cfg = ClientConfig::insecure(&stack.url);
             let client = Client::new(&cfg, Clock::new()).expect("client");
             wait_ready(&client).await;
             let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();

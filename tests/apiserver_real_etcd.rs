@@ -10,17 +10,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use common::apiserver::{require_kubectl, require_tool, stop, ApiServer};
-use common::{describe, etcdctl, free_port, kvs, poll, require_etcdctl, wait_until};
+use common::apiserver::{require_kubectl, stop, ApiServer};
+use common::{
+    describe, etcdctl, free_port, kvs, poll, require_etcdctl, require_tool, wait_until, Process,
+};
 use serde_json::Value;
 
 /// Attempts at starting etcd when a port turns out to be taken.
 const ETCD_START_ATTEMPTS: usize = 3;
-/// Lines of the etcd log printed when a test fails.
-const LOG_TAIL_LINES: usize = 40;
 
 /// True if the test should run: needs etcd, etcdctl and kubectl. A missing tool skips the
 /// test, or fails it when `CI` is set.
@@ -34,8 +33,9 @@ fn require_tools() -> bool {
 /// if the test failed).
 struct Etcd {
     client_port: u16,
-    log: PathBuf,
-    child: Child,
+    /// Held to be killed on drop; declared before `dir`, so the process is killed (and its log
+    /// read) before the directory goes.
+    _process: Process,
     dir: tempfile::TempDir,
 }
 
@@ -49,33 +49,27 @@ impl Etcd {
             let (client_port, peer_port) = (free_port(), free_port());
             let client = format!("http://127.0.0.1:{client_port}");
             let peer = format!("http://127.0.0.1:{peer_port}");
-            let log = dir.path().join(format!("etcd-{attempt}.log"));
-            let out = std::fs::File::create(&log).expect("etcd log");
-            let mut child = Command::new("etcd")
-                .args(["--name", "default"])
+            let mut cmd = Command::new("etcd");
+            cmd.args(["--name", "default"])
                 .arg("--data-dir")
                 .arg(dir.path().join(format!("etcd-{attempt}")))
                 .args(["--listen-client-urls", &client])
                 .args(["--advertise-client-urls", &client])
                 .args(["--listen-peer-urls", &peer])
                 .args(["--initial-advertise-peer-urls", &peer])
-                .args(["--initial-cluster", &format!("default={peer}")])
-                .stdin(Stdio::null())
-                .stdout(out.try_clone().expect("log handle"))
-                .stderr(out)
-                .spawn()
-                .expect("spawn etcd");
+                .args(["--initial-cluster", &format!("default={peer}")]);
+            let log = dir.path().join(format!("etcd-{attempt}.log"));
+            let mut process = Process::spawn("etcd", &mut cmd, &log);
             let endpoint = format!("127.0.0.1:{client_port}");
             let mut exited = None;
             let healthy = poll(30, || {
-                exited = child.try_wait().ok().flatten();
+                exited = process.exited();
                 exited.is_some() || etcdctl(&endpoint, &["endpoint", "health"]).status.success()
             });
             if healthy && exited.is_none() {
                 return Etcd {
                     client_port,
-                    log,
-                    child,
+                    _process: process,
                     dir,
                 };
             }
@@ -83,11 +77,11 @@ impl Etcd {
                 Some(status) => format!("etcd exited ({status})"),
                 None => "etcd did not become healthy in 30s".to_string(),
             };
-            let _ = child.kill();
-            let _ = child.wait();
             if attempt == ETCD_START_ATTEMPTS {
-                panic!("{why}\n--- etcd log ---\n{}", log_tail(&log));
+                // The process's drop prints its log tail.
+                panic!("{why}");
             }
+            drop(process);
             eprintln!("etcd start attempt {attempt} failed ({why}); retrying with new ports");
         }
         unreachable!()
@@ -125,23 +119,6 @@ impl Etcd {
         self.json(&["get", "/"])["header"]["revision"]
             .as_i64()
             .expect("a revision in the header")
-    }
-}
-
-/// The last [`LOG_TAIL_LINES`] lines of a log file.
-fn log_tail(path: &Path) -> String {
-    let log = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- etcd log (tail) ---\n{}", log_tail(&self.log));
-        }
     }
 }
 

@@ -8,11 +8,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::Command;
 
-use common::apiserver::{output_text as text, require_kubectl};
-use common::{free_port, require_etcdctl, wait_until, Cluster, RKUBE};
+use common::apiserver::{
+    output_text as text, store_and_api_server, ApiServer,
+    Auth::{self, Token},
+};
+use common::{free_port, wait_until, RKUBE};
 use rkube::api::core::{Namespace, Node};
 use rkube::client::{Api, Client, ClientConfig, ListParams, Patch};
 use rkube::platform::time::Clock;
@@ -22,132 +25,42 @@ const TOKENS: &str = "alice-token,alice,u-alice
 node1-token,system:node:n1,u-n1,\"system:nodes\"
 ";
 
-struct Secure {
-    port: u16,
-    data: PathBuf,
-    home: PathBuf,
-    child: Child,
+/// The API server on its secure port only, with [`TOKENS`] as static bearer tokens.
+fn secure(store_url: &str, dir: &Path) -> ApiServer {
+    let tokens = dir.join("tokens.csv");
+    std::fs::write(&tokens, TOKENS).expect("token file");
+    let tokens = tokens.to_str().expect("utf-8 path");
+    ApiServer::start_secure(store_url, dir, &["--token-auth-file", tokens])
 }
 
-impl Secure {
-    fn start(store_url: &str, dir: &Path) -> Secure {
-        let port = free_port();
-        let data = dir.join("apiserver-data");
-        let tokens = dir.join("tokens.csv");
-        std::fs::write(&tokens, TOKENS).expect("token file");
-        let log = std::fs::File::create(dir.join("apiserver.log")).expect("log");
-        let child = Command::new(RKUBE)
-            .args(["apiserver", "--etcd-servers", store_url])
-            .args([
-                "--bind-address",
-                "127.0.0.1",
-                "--secure-port",
-                &port.to_string(),
-            ])
-            .arg("--data-dir")
-            .arg(&data)
-            .arg("--token-auth-file")
-            .arg(&tokens)
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn rkube apiserver");
-        let home = dir.join("home");
-        std::fs::create_dir_all(&home).expect("home");
-        let s = Secure {
-            port,
-            data,
-            home,
-            child,
-        };
-        wait_until(30, "the admin kubeconfig works", || {
-            s.admin(&["get", "namespace", "kube-node-lease"])
-                .status
-                .success()
-        });
-        s
-    }
-
-    fn url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.port)
-    }
-
-    fn kubectl(&self, auth: &[&str], args: &[&str]) -> Output {
-        Command::new("timeout")
-            .args(["30", "kubectl"])
-            .args(auth)
-            .args(args)
-            .env("HOME", &self.home)
-            .env("KUBECONFIG", self.home.join("none"))
-            .stdin(Stdio::null())
-            .output()
-            .expect("run kubectl")
-    }
-
-    fn admin(&self, args: &[&str]) -> Output {
-        let kc = self.data.join("admin.kubeconfig");
-        self.kubectl(&["--kubeconfig", kc.to_str().expect("utf-8 path")], args)
-    }
-
-    fn with_token(&self, token: &str, args: &[&str]) -> Output {
-        let ca = self.data.join("pki/ca.crt");
-        let server = self.url();
-        let auth = [
-            "--server",
-            &server,
-            "--certificate-authority",
-            ca.to_str().unwrap(),
-            "--token",
-            token,
-        ];
-        self.kubectl(&auth, args)
-    }
-
-    fn client(&self, token: Option<&str>) -> Client {
-        let cfg = ClientConfig {
-            servers: vec![self.url()],
-            bearer_token: token.map(str::to_string),
-            ca_pem: Some(std::fs::read_to_string(self.data.join("pki/ca.crt")).expect("CA")),
-            request_timeout_ms: 5_000,
-            ..Default::default()
-        };
-        Client::new(&cfg, Clock::new()).expect("client")
-    }
+/// rkube's client on the secure port, trusting the server's CA, with `token` if any.
+fn client(api: &ApiServer, token: Option<&str>) -> Client {
+    let ca = std::fs::read_to_string(api.data_dir().join("pki/ca.crt")).expect("CA");
+    let cfg = ClientConfig {
+        servers: vec![api.url()],
+        bearer_token: token.map(str::to_string),
+        ca_pem: Some(ca),
+        request_timeout_ms: 5_000,
+        ..Default::default()
+    };
+    Client::new(&cfg, Clock::new()).expect("client")
 }
 
-impl Drop for Secure {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn ok(o: Output) -> String {
-    assert!(o.status.success(), "kubectl failed: {}", text(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn fails(o: Output) -> String {
-    assert!(
-        !o.status.success(),
-        "kubectl should have failed: {}",
-        text(&o)
-    );
-    text(&o)
-}
+const ALICE: Auth = Token("alice-token");
 
 #[test]
 fn the_secure_port_authenticates_and_authorizes() {
-    if !require_etcdctl() || !require_kubectl() {
+    let Some((_store, api)) = store_and_api_server(secure) else {
         return;
-    }
-    let store = Cluster::single();
-    let api = Secure::start(&store.member(0).client_url(), store.dir());
+    };
 
     // The admin (client certificate, system:masters) may do anything.
-    let names = ok(api.admin(&["get", "namespaces", "-o", "name"]));
+    let names = api.ok(&["get", "namespaces", "-o", "name"]);
     assert!(names.contains("namespace/kube-system"), "{names}");
-    assert!(api.data.join("pki/ca.key").exists() && api.data.join("scheduler.kubeconfig").exists());
+    assert!(
+        api.data_dir().join("pki/ca.key").exists()
+            && api.data_dir().join("scheduler.kubeconfig").exists()
+    );
     // Keys and kubeconfigs (which carry keys) are readable by their owner only.
     use std::os::unix::fs::PermissionsExt;
     for f in [
@@ -156,29 +69,29 @@ fn the_secure_port_authenticates_and_authorizes() {
         "pki/apiserver.key",
         "admin.kubeconfig",
     ] {
-        let mode = std::fs::metadata(api.data.join(f))
+        let mode = std::fs::metadata(api.data_dir().join(f))
             .expect("file")
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600, "{f}");
     }
-    let cert = std::fs::metadata(api.data.join("pki/ca.crt"))
+    let cert = std::fs::metadata(api.data_dir().join("pki/ca.crt"))
         .unwrap()
         .permissions()
         .mode();
     assert_ne!(cert & 0o044, 0, "certificates stay readable");
 
     // A user with a token but no role is denied, with upstream's message.
-    let denied = fails(api.with_token("alice-token", &["get", "pods", "-n", "default"]));
+    let denied = api.fails_as(ALICE, &["get", "pods", "-n", "default"]);
     assert!(
         denied.contains("pods is forbidden: User \"alice\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""),
         "{denied}"
     );
-    let bad = fails(api.with_token("no-such-token", &["get", "pods"]));
+    let bad = api.fails_as(Token("no-such-token"), &["get", "pods"]);
     assert!(bad.contains("Unauthorized"), "{bad}");
 
     // A RoleBinding grants alice read access in one namespace only.
-    ok(api.admin(&[
+    api.ok(&[
         "create",
         "rolebinding",
         "alice-view",
@@ -186,25 +99,19 @@ fn the_secure_port_authenticates_and_authorizes() {
         "default",
         "--clusterrole=view",
         "--user=alice",
-    ]));
-    let listed = api.with_token("alice-token", &["get", "pods", "-n", "default"]);
+    ]);
+    let listed = api.kubectl_as(ALICE, &["get", "pods", "-n", "default"]);
     assert!(listed.status.success(), "{}", text(&listed));
-    fails(api.with_token("alice-token", &["get", "pods", "-n", "kube-system"]));
-    fails(api.with_token("alice-token", &["get", "secrets", "-n", "default"]));
-    let can = api.with_token(
-        "alice-token",
-        &["auth", "can-i", "list", "pods", "-n", "default"],
-    );
+    api.fails_as(ALICE, &["get", "pods", "-n", "kube-system"]);
+    api.fails_as(ALICE, &["get", "secrets", "-n", "default"]);
+    let can = api.kubectl_as(ALICE, &["auth", "can-i", "list", "pods", "-n", "default"]);
     assert_eq!(
         String::from_utf8_lossy(&can.stdout).trim(),
         "yes",
         "{}",
         text(&can)
     );
-    let cannot = api.with_token(
-        "alice-token",
-        &["auth", "can-i", "delete", "pods", "-n", "default"],
-    );
+    let cannot = api.kubectl_as(ALICE, &["auth", "can-i", "delete", "pods", "-n", "default"]);
     assert_eq!(
         String::from_utf8_lossy(&cannot.stdout).trim(),
         "no",
@@ -214,16 +121,17 @@ fn the_secure_port_authenticates_and_authorizes() {
 
     // ServiceAccount tokens: issued by `kubectl create token`, denied without a role, and
     // revoked with the account.
-    ok(api.admin(&["create", "serviceaccount", "robot", "-n", "default"]));
-    let token = ok(api.admin(&["create", "token", "robot", "-n", "default"]))
+    api.ok(&["create", "serviceaccount", "robot", "-n", "default"]);
+    let token = api
+        .ok(&["create", "token", "robot", "-n", "default"])
         .trim()
         .to_string();
-    let sa = fails(api.with_token(&token, &["get", "pods", "-n", "default"]));
+    let sa = api.fails_as(Token(&token), &["get", "pods", "-n", "default"]);
     assert!(
         sa.contains("User \"system:serviceaccount:default:robot\""),
         "{sa}"
     );
-    ok(api.admin(&[
+    api.ok(&[
         "create",
         "rolebinding",
         "robot-edit",
@@ -231,17 +139,17 @@ fn the_secure_port_authenticates_and_authorizes() {
         "default",
         "--clusterrole=edit",
         "--serviceaccount=default:robot",
-    ]));
-    ok(api.with_token(&token, &["get", "configmaps", "-n", "default"]));
-    ok(api.admin(&["delete", "serviceaccount", "robot", "-n", "default"]));
+    ]);
+    api.ok_as(Token(&token), &["get", "configmaps", "-n", "default"]);
+    api.ok(&["delete", "serviceaccount", "robot", "-n", "default"]);
     wait_until(10, "the deleted account's token stops working", || {
-        text(&api.with_token(&token, &["get", "configmaps", "-n", "default"]))
+        text(&api.kubectl_as(Token(&token), &["get", "configmaps", "-n", "default"]))
             .contains("Unauthorized")
     });
 
     rkube::platform::block_on(async {
         // Anonymous: public paths only.
-        let anonymous = api.client(None);
+        let anonymous = client(&api, None);
         let version = anonymous
             .request(hyper::Method::GET, "/version", None)
             .await;
@@ -252,7 +160,8 @@ fn the_secure_port_authenticates_and_authorizes() {
         assert_eq!(listed.unwrap_err().code(), Some(403));
 
         // The client library with the admin kubeconfig (client certificate).
-        let kc = std::fs::read_to_string(api.data.join("admin.kubeconfig")).expect("kubeconfig");
+        let kc =
+            std::fs::read_to_string(api.data_dir().join("admin.kubeconfig")).expect("kubeconfig");
         let admin = Client::new(
             &ClientConfig::from_kubeconfig(&kc).expect("kubeconfig"),
             Clock::new(),
@@ -268,7 +177,7 @@ fn the_secure_port_authenticates_and_authorizes() {
             .any(|n| n.metadata.name == "kube-node-lease"));
 
         // Node restriction: a kubelet writes its own Node only.
-        let kubelet = Api::<Node>::all(&api.client(Some("node1-token")));
+        let kubelet = Api::<Node>::all(&client(&api, Some("node1-token")));
         let node = |name: &str| -> Node {
             serde_json::from_value(json!({"metadata": {"name": name}})).expect("node")
         };
@@ -362,12 +271,10 @@ fn fake_kubelet(data: &Path) -> u16 {
 
 #[test]
 fn pod_logs_come_from_the_nodes_kubelet() {
-    if !require_etcdctl() || !require_kubectl() {
+    let Some((_store, api)) = store_and_api_server(secure) else {
         return;
-    }
-    let store = Cluster::single();
-    let api = Secure::start(&store.member(0).client_url(), store.dir());
-    let kubelet_port = fake_kubelet(&api.data);
+    };
+    let kubelet_port = fake_kubelet(api.data_dir());
     let node = format!(
         r#"{{"apiVersion":"v1","kind":"Node","metadata":{{"name":"n1"}},"status":{{"addresses":[{{"type":"InternalIP","address":"127.0.0.1"}}],"daemonEndpoints":{{"kubeletEndpoint":{{"Port":{kubelet_port}}}}}}}}}"#
     );
@@ -375,17 +282,17 @@ fn pod_logs_come_from_the_nodes_kubelet() {
     for manifest in [node.as_str(), pod] {
         let path = api.home.join("m.json");
         std::fs::write(&path, manifest).expect("manifest");
-        ok(api.admin(&["create", "-f", path.to_str().unwrap()]));
+        api.ok(&["create", "-f", path.to_str().unwrap()]);
     }
-    let logs = ok(api.admin(&["logs", "p", "-n", "default"]));
+    let logs = api.ok(&["logs", "p", "-n", "default"]);
     assert_eq!(logs, "line 1\nline 2\n");
-    let tail = ok(api.admin(&["logs", "p", "-n", "default", "--tail=1"]));
+    let tail = api.ok(&["logs", "p", "-n", "default", "--tail=1"]);
     assert_eq!(tail, "line 2\n");
-    let wrong = fails(api.admin(&["logs", "p", "-n", "default", "-c", "nope"]));
+    let wrong = api.fails(&["logs", "p", "-n", "default", "-c", "nope"]);
     assert!(
         wrong.contains("container nope is not valid for pod p"),
         "{wrong}"
     );
-    let denied = fails(api.with_token("alice-token", &["logs", "p", "-n", "default"]));
+    let denied = api.fails_as(ALICE, &["logs", "p", "-n", "default"]);
     assert!(denied.contains("is forbidden: User \"alice\""), "{denied}");
 }

@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::apiserver::ApiServer;
-use common::{require_etcdctl, Cluster};
+use common::{require_etcdctl, wait_for_async, Cluster};
 use rkube::api::coordination::Lease;
 use rkube::api::core::{ConfigMap, Namespace, Pod};
 use rkube::client::informer::{self, Change, InformerConfig};
@@ -138,11 +138,35 @@ fn typed_crud_with_the_servers_errors() {
             );
             last_rv = rv;
         }
+        // A `resourceVersion=0` list (from the watch cache, at once) may trail the writes, never
+        // shows more than was written, and never goes back; the cache catches up with all 20.
         let any = ListParams {
             resource_version: "0".into(),
             ..ListParams::labels("app=ryw")
         };
-        assert!(cms.list(&any).await.expect("list rv=0").items.len() <= 20);
+        let mut cached_rv = 0;
+        let mut names = wait_for_async(
+            10,
+            "the resourceVersion=0 list to show all 20",
+            async || {
+                let listed = cms.list(&any).await.expect("list rv=0");
+                let rv: i64 = listed.metadata.resource_version.parse().expect("numeric");
+                assert!(
+                    rv >= cached_rv,
+                    "a resourceVersion=0 list went back: {rv} < {cached_rv}"
+                );
+                cached_rv = rv;
+                let n = listed.items.len();
+                assert!(n <= 20, "{n} config maps listed");
+                let names = listed.items.into_iter().map(|cm| cm.metadata.name);
+                (n == 20).then(|| names.collect::<Vec<_>>())
+            },
+        )
+        .await;
+        names.sort();
+        let mut want: Vec<String> = (0..20).map(|i| format!("ryw-{i}")).collect();
+        want.sort();
+        assert_eq!(names, want);
     });
 }
 

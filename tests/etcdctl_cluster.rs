@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use common::{b64_str, poll, require_etcdctl, wait_until, Cluster, Member, Watcher};
 use rkube::store::client::Client;
+use rkube::store::DEFAULT_CATCHUP_ENTRIES;
 
 /// All `key → value` pairs under `prefix` as `member` serves them (`s` = serializable, i.e.
 /// from its local state; `l` = linearizable).
@@ -244,7 +245,7 @@ fn leader_kill_elects_a_new_leader_and_the_old_one_catches_up() {
 }
 
 /// The stopped member had applied only the first few entries; the leader must have compacted
-/// its log beyond this index (snapshot index minus its 5,000 catch-up entries).
+/// its log beyond this index (snapshot index minus its catch-up entries).
 const COMPACTED_PAST_INDEX: u64 = 100;
 
 /// The index of the last snapshot a member's log reports having saved.
@@ -278,11 +279,11 @@ fn restarted_member_catches_up_by_snapshot() {
         .map(|i| (format!("k/{i:03}"), format!("value-{i}")))
         .collect();
     put_all(&rt, &leader_url, keys, 16);
-    // The leader keeps `catchup_entries` (5000, etcd's snapshotCatchUpEntries) raft entries
-    // behind its snapshots for slow followers, so a member that missed only 300 writes is
-    // caught up from the log. Overwriting one key well beyond that many times makes the log
-    // it needs disappear, so it must be sent a snapshot.
-    let filler: Vec<(String, String)> = (0..5400)
+    // The leader keeps `catchup_entries` (DEFAULT_CATCHUP_ENTRIES, etcd's
+    // snapshotCatchUpEntries) raft entries behind its snapshots for slow followers, so a member
+    // that missed only 300 writes is caught up from the log. Overwriting keys well beyond that
+    // many times makes the log it needs disappear, so it must be sent a snapshot.
+    let filler: Vec<(String, String)> = (0..DEFAULT_CATCHUP_ENTRIES + 400)
         .map(|i| (format!("filler/{}", i % 8), i.to_string()))
         .collect();
     put_all(&rt, &leader_url, filler, 32);
@@ -297,8 +298,10 @@ fn restarted_member_catches_up_by_snapshot() {
         60,
         "the live members to compact their logs past the member",
         || {
-            up.iter()
-                .all(|&i| last_snapshot_index(&c.member(i).log()) >= COMPACTED_PAST_INDEX + 5_000)
+            up.iter().all(|&i| {
+                last_snapshot_index(&c.member(i).log())
+                    >= COMPACTED_PAST_INDEX + DEFAULT_CATCHUP_ENTRIES
+            })
         },
     );
 

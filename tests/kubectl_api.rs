@@ -8,14 +8,9 @@ mod common;
 use std::path::Path;
 use std::process::Child;
 
-use common::apiserver::{output_text, require_kubectl, stop, ApiServer};
-use common::{require_etcdctl, wait_until, Cluster};
+use common::apiserver::{output_text, stop, store_and_api_server, ApiServer};
+use common::wait_until;
 use serde_json::Value;
-
-/// True if the test should run: needs etcdctl (to wait for the store) and kubectl.
-fn require_tools() -> bool {
-    require_etcdctl() && require_kubectl()
-}
 
 const NAMESPACE: &str = r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"team-a"}}"#;
 
@@ -27,11 +22,9 @@ fn config_map(name: &str, value: &str, extra_meta: &str) -> String {
 
 #[test]
 fn kubectl_creates_reads_replaces_and_deletes() {
-    if !require_tools() {
+    let Some((_store, api)) = store_and_api_server(ApiServer::start) else {
         return;
-    }
-    let store = Cluster::single();
-    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    };
 
     let (ok, text) = api.with_manifest("create", NAMESPACE);
     assert!(ok, "{text}");
@@ -136,11 +129,9 @@ fn kubectl_creates_reads_replaces_and_deletes() {
 
 #[test]
 fn generate_name_and_list_resource_version() {
-    if !require_tools() {
+    let Some((_store, api)) = store_and_api_server(ApiServer::start) else {
         return;
-    }
-    let store = Cluster::single();
-    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    };
     assert!(api.with_manifest("create", NAMESPACE).0);
     let manifest = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"generateName":"job-","namespace":"team-a"}}"#;
     for _ in 0..2 {
@@ -217,11 +208,9 @@ fn generate_name_and_list_resource_version() {
 
 #[test]
 fn watches_stream_changes_and_expire_after_compaction() {
-    if !require_tools() {
+    let Some((store, mut api)) = store_and_api_server(ApiServer::start) else {
         return;
-    }
-    let store = Cluster::single();
-    let mut api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    };
     assert!(api.with_manifest("create", NAMESPACE).0);
     let cm = |name: &str, app: &str| {
         format!(
@@ -294,11 +283,44 @@ fn watches_stream_changes_and_expire_after_compaction() {
         pairs(&[("ADDED", "before"), ("DELETED", "before")])
     );
 
+    // A continue token from before a compaction: 410 Expired. Pages after the first are read
+    // from the store at the first page's revision, so this is the store's compaction at work
+    // (the watch below is refused by the restarted API server's cache window).
+    for name in ["page-1", "page-2"] {
+        assert!(api.with_manifest("create", &cm(name, "page")).0);
+    }
+    let page = api.raw_json("/api/v1/namespaces/team-a/configmaps?limit=1");
+    let token = page["metadata"]["continue"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| panic!("a first page with a continue token: {page}"))
+        .to_string();
+    let continued = format!("/api/v1/namespaces/team-a/configmaps?limit=1&continue={token}");
+    // Before the compaction the next page is served, at the first page's revision.
+    let next = api.raw_json(&continued);
+    assert_eq!(next["items"].as_array().map(Vec::len), Some(1), "{next}");
+    assert_eq!(
+        next["metadata"]["resourceVersion"], page["metadata"]["resourceVersion"],
+        "{next}"
+    );
+    // A write after the list, so that compacting at the current revision removes the list's.
+    assert!(api.with_manifest("create", &cm("after-list", "page")).0);
+    let rev = store.member(0).revision();
+    let list_rev: i64 = page["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("a numeric resourceVersion: {page}"));
+    assert!(rev > list_rev, "{rev} > {list_rev}");
+    store.member(0).ok(&["compaction", &rev.to_string()]);
+    let resp = api.raw_get(&continued);
+    assert!(
+        resp.starts_with("HTTP/1.1 410") && resp.contains("Expired"),
+        "{resp}"
+    );
+
     // A watch from before the compaction ends with a 410 Expired error event once the
     // revision is older than the watch cache's window, which starts at the cache's first list
     // (at start-up): an API server started after the compaction lists after it.
-    let rev = store.member(0).revision();
-    store.member(0).ok(&["compaction", &rev.to_string()]);
     api.kill();
     let api = ApiServer::start(&store.member(0).client_url(), store.dir());
     let resp = api.raw_get(
@@ -332,11 +354,9 @@ spec:
 
 #[test]
 fn apply_with_validation_and_every_patch_type() {
-    if !require_tools() {
+    let Some((_store, api)) = store_and_api_server(ApiServer::start) else {
         return;
-    }
-    let store = Cluster::single();
-    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    };
     // `kubectl apply` with validation on (it needs /openapi/v3), creating then configuring.
     let apply = |manifest: &str| {
         let out = api.kubectl_stdin(&["apply", "-f", "-"], Some(manifest));
@@ -472,11 +492,9 @@ fn apply_with_validation_and_every_patch_type() {
 
 #[test]
 fn finalizers_and_graceful_pod_deletion() {
-    if !require_tools() {
+    let Some((_store, api)) = store_and_api_server(ApiServer::start) else {
         return;
-    }
-    let store = Cluster::single();
-    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    };
     assert!(api.with_manifest("create", NAMESPACE).0);
     let kept = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"kept","namespace":"team-a","finalizers":["example.com/hold"]}}"#;
     assert!(api.with_manifest("create", kept).0);
@@ -590,11 +608,9 @@ fn finalizers_and_graceful_pod_deletion() {
 
 #[test]
 fn defaults_admission_and_namespace_lifecycle() {
-    if !require_tools() {
+    let Some((_store, api)) = store_and_api_server(ApiServer::start) else {
         return;
-    }
-    let store = Cluster::single();
-    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    };
 
     // The namespaces every cluster has.
     wait_until(20, "the built-in namespaces exist", || {
@@ -684,11 +700,9 @@ fn defaults_admission_and_namespace_lifecycle() {
 
 #[test]
 fn the_watch_cache_serves_lists_and_refuses_future_versions() {
-    if !require_tools() {
+    let Some((store, api)) = store_and_api_server(ApiServer::start) else {
         return;
-    }
-    let store = Cluster::single();
-    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    };
     wait_until(20, "the cache has the built-in namespaces", || {
         let resp = api.raw_get("/api/v1/namespaces?resourceVersion=0");
         resp.contains(r#""name":"kube-node-lease""#)
@@ -728,11 +742,9 @@ fn the_watch_cache_serves_lists_and_refuses_future_versions() {
 
 #[test]
 fn generator_commands_send_protobuf_bodies() {
-    if !require_tools() {
+    let Some((_store, api)) = store_and_api_server(ApiServer::start) else {
         return;
-    }
-    let store = Cluster::single();
-    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    };
     // Each of these POSTs an `application/vnd.kubernetes.protobuf` body and never retries
     // as JSON.
     api.ok(&["create", "namespace", "gen"]);
@@ -823,11 +835,9 @@ fn generator_commands_send_protobuf_bodies() {
 
 #[test]
 fn rbac_and_service_account_generators_send_protobuf_bodies() {
-    if !require_tools() {
+    let Some((_store, api)) = store_and_api_server(ApiServer::start) else {
         return;
-    }
-    let store = Cluster::single();
-    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    };
     // Each `create` below POSTs an `application/vnd.kubernetes.protobuf` body.
     api.ok(&["create", "namespace", "rbac"]);
     api.ok(&["create", "serviceaccount", "robot", "-n", "rbac"]);
@@ -917,11 +927,9 @@ fn rbac_and_service_account_generators_send_protobuf_bodies() {
 
 #[test]
 fn malformed_writes_get_a_status_and_change_nothing() {
-    if !require_tools() {
+    let Some((_store, api)) = store_and_api_server(ApiServer::start) else {
         return;
-    }
-    let store = Cluster::single();
-    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    };
     let status = |resp: &str| resp.split_whitespace().nth(1).unwrap_or("").to_string();
     // The wrong shape for the kind: refused before anything reads it.
     let odd = r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"odd"},"spec":5}"#;
@@ -970,11 +978,9 @@ fn malformed_writes_get_a_status_and_change_nothing() {
 
 #[test]
 fn aggregated_discovery_answers_in_two_requests() {
-    if !require_tools() {
+    let Some((_store, api)) = store_and_api_server(ApiServer::start) else {
         return;
-    }
-    let store = Cluster::single();
-    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    };
     // A fresh discovery cache: kubectl asks /api and /apis for the aggregated form and,
     // getting it, needs no per-group-version requests.
     let _ = std::fs::remove_dir_all(api.home.join(".kube"));
@@ -998,11 +1004,9 @@ fn aggregated_discovery_answers_in_two_requests() {
 
 #[test]
 fn everyday_kubectl_commands() {
-    if !require_tools() {
+    let Some((_store, api)) = store_and_api_server(ApiServer::start) else {
         return;
-    }
-    let store = Cluster::single();
-    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    };
     let versions = api.ok(&["api-versions"]);
     assert!(
         versions.lines().any(|l| l == "apps/v1") && versions.lines().any(|l| l == "v1"),
@@ -1095,11 +1099,9 @@ fn everyday_kubectl_commands() {
 
 #[test]
 fn server_side_apply_tracks_field_managers() {
-    if !require_tools() {
+    let Some((_store, api)) = store_and_api_server(ApiServer::start) else {
         return;
-    }
-    let store = Cluster::single();
-    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    };
     assert!(api.with_manifest("create", NAMESPACE).0);
     let ssa = |manifest: &str, extra: &[&str]| {
         let mut args = vec!["apply", "--server-side", "-f", "-"];

@@ -9,8 +9,8 @@ mod common;
 
 use std::process::Command;
 
-use common::apiserver::{output_text, require_tool, ApiServer};
-use common::{require_etcdctl, Cluster};
+use common::apiserver::{output_text, ApiServer};
+use common::{require_etcdctl, require_tool, Cluster};
 
 #[test]
 fn the_official_python_client_works() {

@@ -9,11 +9,10 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-use common::apiserver::{require_kubectl, ApiServer};
-use common::{require_etcdctl, Cluster, RKUBE};
+use common::apiserver::{store_and_api_server, ApiServer};
+use common::{wait_for_async, Process, RKUBE};
 use rkube::api::coordination::Lease;
 use rkube::api::core::{Event, Namespace, Node, Pod};
 use rkube::api::quantity;
@@ -21,27 +20,13 @@ use rkube::client::{Api, Client, ClientConfig, ListParams, Patch};
 use rkube::platform::time::Clock;
 use serde_json::json;
 
-/// A `rkube scheduler` process, killed on drop.
-struct Scheduler(Child);
-
-impl Scheduler {
-    fn start(api_url: &str, identity: &str, dir: &Path) -> Scheduler {
-        let log = std::fs::File::create(dir.join(format!("scheduler-{identity}.log"))).unwrap();
-        let child = Command::new(RKUBE)
-            .args(["scheduler", "--master", api_url, "--identity", identity])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn rkube scheduler");
-        Scheduler(child)
-    }
-}
-
-impl Drop for Scheduler {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// A `rkube scheduler` replica named `identity`, logging to `dir` (killed on drop, its log
+/// tail printed if the test fails).
+fn scheduler(api_url: &str, identity: &str, dir: &Path) -> Process {
+    let mut cmd = Command::new(RKUBE);
+    cmd.args(["scheduler", "--master", api_url, "--identity", identity]);
+    let log = dir.join(format!("scheduler-{identity}.log"));
+    Process::spawn(&format!("scheduler {identity}"), &mut cmd, &log)
 }
 
 fn client(url: &str) -> Client {
@@ -82,18 +67,6 @@ async fn pods(c: &Client) -> Vec<Pod> {
     api.list(&ListParams::default()).await.expect("list").items
 }
 
-/// Polls `f` every 100 ms for up to `secs`; panics with `what` if it never holds.
-async fn eventually<T>(secs: u64, what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn holder(c: &Client) -> String {
     let leases: Api<Lease> = Api::namespaced(c, "kube-system");
     match leases.get("kube-scheduler").await {
@@ -104,14 +77,12 @@ async fn holder(c: &Client) -> String {
 
 #[test]
 fn scheduler_binds_within_room_reports_and_hands_over() {
-    if !require_etcdctl() || !require_kubectl() {
+    let Some((store, api)) = store_and_api_server(ApiServer::start) else {
         return;
-    }
-    let store = Cluster::single();
-    let api = ApiServer::start(&store.member(0).client_url(), store.dir());
+    };
     let mut replicas = BTreeMap::from([
-        ("s1", Scheduler::start(&api.url(), "s1", store.dir())),
-        ("s2", Scheduler::start(&api.url(), "s2", store.dir())),
+        ("s1", scheduler(&api.url(), "s1", store.dir())),
+        ("s2", scheduler(&api.url(), "s2", store.dir())),
     ]);
     rkube::platform::block_on(async {
         let c = client(&api.url());
@@ -129,7 +100,7 @@ fn scheduler_binds_within_room_reports_and_hands_over() {
         }
 
         // Four fit (two per untainted node); the fifth fits nowhere.
-        let all = eventually(30, "four pods bound", async || {
+        let all = wait_for_async(30, "four pods bound", async || {
             let ps = pods(&c).await;
             (ps.iter().filter(|p| !p.spec.node_name.is_empty()).count() == 4).then_some(ps)
         })
@@ -144,7 +115,7 @@ fn scheduler_binds_within_room_reports_and_hands_over() {
             BTreeMap::from([("n1".into(), 2000), ("n2".into(), 2000)])
         );
         let want = "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: db}, 2 Insufficient cpu.";
-        let pending = eventually(30, "the PodScheduled=False condition", async || {
+        let pending = wait_for_async(30, "the PodScheduled=False condition", async || {
             let ps = pods(&c).await;
             let p = ps.into_iter().find(|p| p.spec.node_name.is_empty())?;
             let cond = p
@@ -157,7 +128,7 @@ fn scheduler_binds_within_room_reports_and_hands_over() {
         })
         .await;
         assert_eq!(pending.1, want);
-        let events = eventually(30, "the scheduler's events", async || {
+        let events = wait_for_async(30, "the scheduler's events", async || {
             let api: Api<Event> = Api::namespaced(&c, "sched");
             let evs = api.list(&ListParams::default()).await.ok()?.items;
             let scheduled = evs.iter().filter(|e| e.reason == "Scheduled").count();
@@ -177,20 +148,20 @@ fn scheduler_binds_within_room_reports_and_hands_over() {
         // A new node is a cluster event: the parked pod is tried again and placed there.
         add_node(&c, "n4", "2", false).await;
         let name = pending.0.metadata.name.clone();
-        eventually(30, "the parked pod placed on the new node", async || {
+        wait_for_async(30, "the parked pod placed on the new node", async || {
             let p = Api::<Pod>::namespaced(&c, "sched").get(&name).await.ok()?;
             (p.spec.node_name == "n4").then_some(())
         })
         .await;
 
         // Kill the leading replica: the other takes the lease and keeps scheduling.
-        let leader = eventually(30, "a lease holder", async || {
+        let leader = wait_for_async(30, "a lease holder", async || {
             Some(holder(&c).await).filter(|h| h == "s1" || h == "s2")
         })
         .await;
         drop(replicas.remove(leader.as_str()));
         add_pod(&c, "late", "100m").await;
-        eventually(45, "the other replica binds the late pod", async || {
+        wait_for_async(45, "the other replica binds the late pod", async || {
             let p = Api::<Pod>::namespaced(&c, "sched").get("late").await.ok()?;
             (!p.spec.node_name.is_empty()).then_some(())
         })

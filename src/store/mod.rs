@@ -43,6 +43,9 @@ pub const DEFAULT_MAX_TXN_OPS: usize = 128;
 pub const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
 /// Peer messages queued to the raft loop.
 pub const PEER_INBOX_MESSAGES: usize = 4096;
+/// Raft entries the leader keeps behind its snapshot for slow followers (etcd's
+/// `snapshotCatchUpEntries`); a follower further behind is sent a snapshot.
+pub const DEFAULT_CATCHUP_ENTRIES: u64 = 5_000;
 
 /// Whether this member starts a new cluster or joins an existing one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +98,7 @@ impl StoreConfig {
             heartbeat_ticks: 1,
             election_ticks: 10,
             snapshot_count: 100_000,
-            catchup_entries: 5_000,
+            catchup_entries: DEFAULT_CATCHUP_ENTRIES,
             request_timeout_ms: 5_000,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_txn_ops: DEFAULT_MAX_TXN_OPS,

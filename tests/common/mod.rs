@@ -1,17 +1,18 @@
-//! Shared helpers of the real-build end-to-end tests: free loopback ports, `rkube etcd`
-//! members and clusters in temporary directories (killed on drop, their log tails printed when
-//! a test fails), an `etcdctl` 3.4 runner with a per-call timeout, background watchers, and
-//! wait-until-condition helpers with deadlines.
+//! Shared helpers of the real-build end-to-end tests: free loopback ports, child processes
+//! with log files (killed on drop, their log tails printed when a test fails), `rkube etcd`
+//! members and clusters in temporary directories, an `etcdctl` 3.4 runner with a per-call
+//! timeout, background watchers, and wait-until-condition helpers with deadlines.
 //!
-//! Tests call [`require_etcdctl`] first: without `etcdctl` they skip (and pass) unless the `CI`
-//! environment variable is set, where a missing `etcdctl` is a failure (run `.ci/setup`).
+//! Tests call [`require_etcdctl`] (or [`require_tool`]) first: without the tool they skip (and
+//! pass) unless the `CI` environment variable is set, where a missing tool is a failure (run
+//! `.ci/setup`).
 
 #![allow(dead_code)]
 
 pub mod apiserver;
 
-use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
+use std::collections::{HashMap, HashSet};
+use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -35,35 +36,49 @@ const LOG_TAIL_LINES: usize = 60;
 const START_ATTEMPTS: usize = 3;
 
 // ---------------------------------------------------------------------------------------------
-// etcdctl availability
+// Required tools
 
-fn etcdctl_installed() -> bool {
-    static INSTALLED: OnceLock<bool> = OnceLock::new();
-    *INSTALLED.get_or_init(|| {
-        Command::new("etcdctl")
-            .arg("version")
-            .env("ETCDCTL_API", "3")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    })
+/// Whether `program args` runs and exits 0 (asked once per test binary).
+fn tool_runs(program: &str, args: &[&str]) -> bool {
+    static RUNS: OnceLock<Mutex<HashMap<Vec<String>, bool>>> = OnceLock::new();
+    let key: Vec<String> = std::iter::once(program)
+        .chain(args.iter().copied())
+        .map(str::to_string)
+        .collect();
+    let runs = RUNS.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(&known) = runs.lock().unwrap().get(&key) {
+        return known;
+    }
+    let ok = Command::new(program)
+        .args(args)
+        // etcdctl is always run with API v3 here (see [`etcdctl`]); other tools ignore it.
+        .env("ETCDCTL_API", "3")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    runs.lock().unwrap().insert(key, ok);
+    ok
 }
 
-/// True if the test should run. Without `etcdctl` the test is skipped (returns false) unless
-/// `CI` is set, in which case it fails.
-pub fn require_etcdctl() -> bool {
-    if etcdctl_installed() {
+/// True if the test should run: `program args` runs. Without it the test is skipped (returns
+/// false) unless `CI` is set, in which case it fails (`how` says how to install it).
+pub fn require_tool(program: &str, args: &[&str], how: &str) -> bool {
+    if tool_runs(program, args) {
         return true;
     }
     if std::env::var_os("CI").is_some() {
-        panic!(
-            "etcdctl is not installed but CI is set: run .ci/setup (apt-get install etcd-client)"
-        );
+        panic!("{program} is not installed but CI is set: run .ci/setup ({how})");
     }
-    eprintln!("SKIPPED: etcdctl is not installed (run .ci/setup, or apt-get install etcd-client)");
+    eprintln!("SKIPPED: {program} is not installed (run .ci/setup, or {how})");
     false
+}
+
+/// [`require_tool`] for `etcdctl` (3.4, Debian's etcd-client).
+pub fn require_etcdctl() -> bool {
+    require_tool("etcdctl", &["version"], "apt-get install etcd-client")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -101,6 +116,21 @@ pub fn poll(secs: u64, mut f: impl FnMut() -> bool) -> bool {
 /// Polls `f` until it is true, or panics with `what` after `secs`.
 pub fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
     wait_for(secs, what, || f().then_some(()))
+}
+
+/// [`wait_for`] for async conditions (on a tokio runtime): awaits `f` every [`POLL`] until it
+/// returns `Some`, or panics with `what` after `secs`.
+pub async fn wait_for_async<T>(secs: u64, what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {secs}s waiting for {what}");
+        }
+        tokio::time::sleep(POLL).await;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -218,6 +248,117 @@ pub fn kvs(v: &Value) -> Vec<(String, String)> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Processes
+
+/// The last [`LOG_TAIL_LINES`] lines of `name`'s log at `path`, framed for a failure message.
+pub fn log_tail(name: &str, path: &Path) -> String {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    let from = lines.len().saturating_sub(LOG_TAIL_LINES);
+    format!(
+        "---- last {} lines of {name} ({}) ----\n{}\n---- end of {name} ----",
+        lines.len() - from,
+        path.display(),
+        lines[from..].join("\n"),
+    )
+}
+
+/// A child process whose stdout and stderr go to a log file: killed (and reaped) on drop, and
+/// if the test is failing, the tail of its log is printed then.
+pub struct Process {
+    pub name: String,
+    pub log_path: PathBuf,
+    child: Child,
+}
+
+impl Process {
+    /// Spawns `cmd` (stdin closed, `NO_COLOR` set), appending its output to `log_path`.
+    pub fn spawn(name: &str, cmd: &mut Command, log_path: &Path) -> Process {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path)
+            .unwrap_or_else(|e| panic!("open {}: {e}", log_path.display()));
+        let err = log.try_clone().expect("clone log handle");
+        let child = cmd
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        Process {
+            name: name.to_string(),
+            log_path: log_path.to_path_buf(),
+            child,
+        }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The exit status, if the process has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait")
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.exited().is_none()
+    }
+
+    /// The whole log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The last lines of the log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.name, &self.log_path)
+    }
+
+    /// kill -9 and reap (the drop does this too).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits up to `secs` for the exit; returns its status. If it does not
+    /// exit, it is killed and the test fails (the drop prints the log tail).
+    pub fn terminate(&mut self, secs: u64) -> ExitStatus {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
+        // SAFETY: kill(2) with a pid of our own unreaped child and a valid signal number.
+        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(
+            rc,
+            0,
+            "kill(SIGTERM) failed: {}",
+            std::io::Error::last_os_error()
+        );
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(status) = self.exited() {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                self.kill();
+                panic!("{} did not exit within {secs}s of SIGTERM", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("{}", self.log_tail());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Members
 
 /// One `rkube etcd` process (or its stopped state: data dir, ports and log survive restarts).
@@ -231,7 +372,9 @@ pub struct Member {
     pub id: u64,
     initial_cluster: String,
     extra_args: Vec<String>,
-    child: Option<Child>,
+    /// The running process (None while stopped); its log tail is printed if it is still
+    /// running when a failing test ends.
+    process: Option<Process>,
 }
 
 impl Member {
@@ -251,27 +394,18 @@ impl Member {
 
     /// Process id of the running member.
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("member is running").id()
+        self.process.as_ref().expect("member is running").id()
     }
 
     pub fn is_running(&mut self) -> bool {
-        match &mut self.child {
-            Some(c) => c.try_wait().expect("try_wait").is_none(),
-            None => false,
-        }
+        self.process.as_mut().is_some_and(Process::is_running)
     }
 
     /// Spawns the process on its data dir (first start or restart); logs are appended.
     pub fn start(&mut self) {
-        assert!(self.child.is_none(), "{} is already running", self.name);
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .expect("open member log");
-        let err = log.try_clone().expect("clone log handle");
-        let child = Command::new(RKUBE)
-            .arg("etcd")
+        assert!(self.process.is_none(), "{} is already running", self.name);
+        let mut cmd = Command::new(RKUBE);
+        cmd.arg("etcd")
             .args(["--name", &self.name])
             .arg("--data-dir")
             .arg(&self.data_dir)
@@ -279,52 +413,21 @@ impl Member {
             .args(["--listen-peer-urls", &self.peer_url()])
             .args(["--initial-cluster", &self.initial_cluster])
             .args(&self.extra_args)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err)
-            .spawn()
-            .expect("spawn rkube etcd");
-        self.child = Some(child);
+            .env("RUST_LOG", "info");
+        self.process = Some(Process::spawn(&self.name, &mut cmd, &self.log_path));
     }
 
     /// kill -9 and reap.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process = None;
     }
 
     /// Sends SIGTERM and waits up to `secs` for the exit; returns its status.
     pub fn terminate(&mut self, secs: u64) -> ExitStatus {
-        let mut child = self.child.take().expect("member is running");
-        let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
-        // SAFETY: kill(2) with a pid of our own unreaped child and a valid signal number.
-        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
-        assert_eq!(
-            rc,
-            0,
-            "kill(SIGTERM) failed: {}",
-            std::io::Error::last_os_error()
-        );
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                return status;
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "{} did not exit within {secs}s of SIGTERM\n{}",
-                    self.name,
-                    self.log_tail()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let process = self.process.as_mut().expect("member is running");
+        let status = process.terminate(secs);
+        self.process = None;
+        status
     }
 
     /// kill -9 then start again on the same data dir.
@@ -333,28 +436,14 @@ impl Member {
         self.start();
     }
 
-    /// The whole log so far.
+    /// The whole log so far (of every start).
     pub fn log(&self) -> String {
-        let mut s = String::new();
-        if let Ok(mut f) = File::open(&self.log_path) {
-            let _ = f.read_to_string(&mut s);
-        }
-        s
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
     /// The last lines of the log, for failure messages.
     pub fn log_tail(&self) -> String {
-        let log = self.log();
-        let lines: Vec<&str> = log.lines().collect();
-        let from = lines.len().saturating_sub(LOG_TAIL_LINES);
-        format!(
-            "---- last {} lines of {} ({}) ----\n{}\n---- end of {} ----",
-            lines.len() - from,
-            self.name,
-            self.log_path.display(),
-            lines[from..].join("\n"),
-            self.name
-        )
+        log_tail(&self.name, &self.log_path)
     }
 
     /// Runs etcdctl against this member only.
@@ -551,7 +640,7 @@ impl Cluster {
                     peer_port,
                     initial_cluster: initial_cluster.clone(),
                     extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
-                    child: None,
+                    process: None,
                 }
             })
             .collect();
@@ -619,8 +708,10 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         let failing = std::thread::panicking();
         for m in &mut self.members {
+            // A running member's process prints its log tail itself as it is killed.
+            let stopped = m.process.is_none();
             m.kill();
-            if failing {
+            if failing && stopped {
                 eprintln!("{}", m.log_tail());
             }
         }
@@ -642,8 +733,9 @@ impl StartingCluster {
                 if m.bind_failed() {
                     return Err(format!("{} could not listen on its ports", m.name));
                 }
+                // The drop prints each member's log tail.
                 if !m.is_running() {
-                    panic!("{} exited during startup\n{}", m.name, m.log_tail());
+                    panic!("{} exited during startup", m.name);
                 }
             }
             let mut leaders = HashSet::new();
@@ -663,8 +755,7 @@ impl StartingCluster {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                let tails: Vec<String> = self.members.iter().map(|m| m.log_tail()).collect();
-                panic!("cluster not ready within {secs}s\n{}", tails.join("\n"));
+                panic!("cluster not ready within {secs}s");
             }
             std::thread::sleep(POLL);
         }
