@@ -11,23 +11,13 @@
 //! Targets: ≥ 10,000 pods/s for the core at 5,000 nodes, ≥ 1,000 pods/s end to end.
 //! Run: `cargo bench --bench scheduler` (`BENCH_ONLY=core` skips the end-to-end part).
 
-use std::process::ExitCode;
+mod common;
 
-#[cfg(madsim)]
-fn main() -> ExitCode {
-    eprintln!("the scheduler bench runs real processes; it is not built under --cfg madsim");
-    ExitCode::SUCCESS
-}
-
-#[cfg(not(madsim))]
-fn main() -> ExitCode {
-    bench::main()
-}
+common::real_processes_main!("scheduler");
 
 #[cfg(not(madsim))]
 mod bench {
-    use std::net::TcpListener;
-    use std::process::{Child, Command, ExitCode, Stdio};
+    use std::process::ExitCode;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
@@ -38,7 +28,8 @@ mod bench {
     use rkube::scheduler::framework::Framework;
     use rkube::scheduler::snapshot::{Cache, PodInfo};
     use serde_json::json;
-    use tempfile::TempDir;
+
+    use crate::common::{wait_ready, Proc, Stack};
 
     /// What the measured pods carry besides their requests.
     #[derive(Clone, Copy, PartialEq)]
@@ -145,33 +136,6 @@ mod bench {
         placed as f64 / t0.elapsed().as_secs_f64()
     }
 
-    fn free_port() -> u16 {
-        TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port()
-    }
-
-    struct Proc(Child);
-
-    impl Drop for Proc {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-
-    fn spawn(args: &[&str]) -> Proc {
-        let child = Command::new(env!("CARGO_BIN_EXE_rkube"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn rkube");
-        Proc(child)
-    }
-
     async fn create_all<T, F>(count: usize, make: F)
     where
         T: std::future::Future<Output = ()> + Send,
@@ -210,7 +174,7 @@ mod bench {
     }
 
     /// Pods/s between the first and the last binding, end to end.
-    async fn end_to_end(client: &Client, api_url: &str) -> f64 {
+    async fn end_to_end(client: &Client, stack: &Stack) -> f64 {
         let mut ns = Namespace::default();
         ns.metadata.name = "perf".into();
         Api::<Namespace>::all(client)
@@ -239,7 +203,8 @@ mod bench {
             }
         })
         .await;
-        let _scheduler = spawn(&["scheduler", "--master", api_url, "--leader-elect=false"]);
+        let args = ["scheduler", "--master", &stack.url, "--leader-elect=false"];
+        let _scheduler = Proc::spawn(stack.dir.path(), "scheduler", &args);
         let deadline = Instant::now() + Duration::from_secs(E2E_DEADLINE_SECONDS);
         let mut first = None;
         loop {
@@ -290,42 +255,16 @@ mod bench {
                 ExitCode::FAILURE
             };
         }
-        let dir = TempDir::new().expect("temp dir");
-        let (client_port, peer_port, api_port) = (free_port(), free_port(), free_port());
-        let store_url = format!("http://127.0.0.1:{client_port}");
-        let data = dir.path().join("store");
-        let _store = spawn(&[
-            "etcd",
-            "--data-dir",
-            data.to_str().expect("utf-8"),
-            "--listen-client-urls",
-            &store_url,
-            "--listen-peer-urls",
-            &format!("http://127.0.0.1:{peer_port}"),
-        ]);
-        let _api = spawn(&[
-            "apiserver",
-            "--etcd-servers",
-            &store_url,
-            "--secure-port",
-            "0",
-            "--insecure-port",
-            &api_port.to_string(),
-        ]);
-        let api_url = format!("http://127.0.0.1:{api_port}");
+        let stack = Stack::start();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .expect("runtime");
         let e2e = rt.block_on(async {
             let client =
-                Client::new(&ClientConfig::insecure(&api_url), Clock::new()).expect("client");
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Api::<Namespace>::all(&client).get("default").await.is_err() {
-                assert!(Instant::now() < deadline, "the API server did not come up");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            end_to_end(&client, &api_url).await
+                Client::new(&ClientConfig::insecure(&stack.url), Clock::new()).expect("client");
+            wait_ready(&client).await;
+            end_to_end(&client, &stack).await
         });
         println!("| end to end, {E2E_NODES} nodes, {E2E_PODS} pods | {e2e:.0} |");
         println!();
