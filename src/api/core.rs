@@ -254,6 +254,10 @@ pub struct PodSpec {
     pub priority: Option<i32>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub priority_class_name: String,
+    /// `PreemptLowerPriority` (the default) or `Never`: whether the scheduler may evict
+    /// lower-priority pods to place this one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub preemption_policy: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub scheduler_name: String,
     /// `Always`, `OnFailure` or `Never`.
