@@ -114,7 +114,12 @@ fn scheduler_binds_within_room_reports_and_hands_over() {
             cpu_by_node,
             BTreeMap::from([("n1".into(), 2000), ("n2".into(), 2000)])
         );
-        let want = "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: db}, 2 Insufficient cpu.";
+        // Every pod has priority 0, so preemption finds nothing to evict either (upstream's
+        // PostFilter message follows the filters').
+        let want = "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: db}, \
+            2 Insufficient cpu. preemption: 0/3 nodes are available: \
+            1 Preemption is not helpful for scheduling, \
+            2 No preemption victims found for incoming pod.";
         let pending = wait_for_async(30, "the PodScheduled=False condition", async || {
             let ps = pods(&c).await;
             let p = ps.into_iter().find(|p| p.spec.node_name.is_empty())?;

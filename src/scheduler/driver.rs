@@ -14,6 +14,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::framework::{FitError, Framework};
+use super::preemption::{preempt, Preemption, DISRUPTION_TARGET, PREEMPTION_BY_SCHEDULER};
 use super::queue::SchedulingQueue;
 use super::snapshot::{Cache, PodInfo};
 use crate::api::kind::{to_json, Kind};
@@ -22,7 +23,7 @@ use crate::api::{Binding, Node, Pod};
 use crate::client::events::{reference_to, Recorder};
 use crate::client::informer::{self, Change, InformerConfig, Store};
 use crate::client::leader::{self, ElectionConfig, Leadership};
-use crate::client::{Api, Client, ClientConfig, ClientError, Patch};
+use crate::client::{Api, Client, ClientConfig, ClientError, DeleteParams, Patch};
 use crate::platform::task::{spawn, Shutdown};
 use crate::platform::Platform;
 
@@ -279,11 +280,62 @@ impl Scheduler {
                 self.cache.assume(info, &placed.node);
                 self.bind(key, placed.node, pod);
             }
-            Err(fit) => {
+            Err(mut fit) => {
+                let random = &mut || rng.next_u64();
+                let snap = self.cache.snapshot();
+                let nominated = match preempt(&self.framework, &info, snap, &fit, random) {
+                    Ok(p) => {
+                        let node = p.node.clone();
+                        self.evict(&pod, p);
+                        Some(node)
+                    }
+                    Err(no) => {
+                        fit.post_filter = no.message;
+                        no.clear_nomination.then(String::new)
+                    }
+                };
                 self.queue.unschedulable(&key, now);
-                self.report_unschedulable(&pod, &fit);
+                self.report_unschedulable(&pod, &fit, nominated);
             }
         }
+    }
+
+    /// Carries out a preemption for `preemptor` (upstream `PrepareCandidate`): each victim
+    /// is marked `DisruptionTarget`, deleted (its own grace period; only that pod, by uid),
+    /// and told why with a `Preempted` event. One task per preemption, victims in turn.
+    fn evict(&self, preemptor: &Pod, p: Preemption) {
+        tracing::info!(pod = %informer::key_of(preemptor), node = p.node,
+            victims = p.victims.len(), "preempting");
+        let (client, recorder) = (self.client.clone(), self.recorder.clone());
+        let message = format!(
+            "Preempted by pod {} on node {}",
+            preemptor.metadata.uid, p.node
+        );
+        let condition = json!({"status": {"conditions": [{"type": DISRUPTION_TARGET,
+            "status": "True", "reason": PREEMPTION_BY_SCHEDULER,
+            "message": format!("{}: preempting to accommodate a higher priority pod", self.name),
+            "lastTransitionTime": rfc3339(self.platform.clock.wall_unix_ms())}]}});
+        let mark = Patch::Strategic(condition);
+        spawn(async move {
+            for v in p.victims {
+                let pod = &v.pod;
+                let api: Api<Pod> = Api::namespaced(&client, &pod.metadata.namespace);
+                let name = &pod.metadata.name;
+                if let Err(e) = api.patch_status(name, &mark).await {
+                    tracing::debug!(pod = v.key, error = %e, "cannot mark the victim");
+                }
+                let only = DeleteParams {
+                    uid: Some(pod.metadata.uid.clone()),
+                    ..DeleteParams::default()
+                };
+                match api.delete(name, &only).await {
+                    Ok(()) => {
+                        recorder.record(reference_to(&**pod), "Normal", "Preempted", &message)
+                    }
+                    Err(e) => tracing::debug!(pod = v.key, error = %e, "cannot delete the victim"),
+                }
+            }
+        });
     }
 
     fn bind(&mut self, key: String, node: String, pod: Arc<Pod>) {
@@ -344,8 +396,9 @@ impl Scheduler {
         }
     }
 
-    /// `FailedScheduling` event and the PodScheduled=False condition, as upstream.
-    fn report_unschedulable(&self, pod: &Arc<Pod>, fit: &FitError) {
+    /// `FailedScheduling` event and the PodScheduled=False condition, as upstream, with the
+    /// pod's new `nominatedNodeName` if preemption set or voided it.
+    fn report_unschedulable(&self, pod: &Arc<Pod>, fit: &FitError, nominated: Option<String>) {
         let message = fit.to_string();
         self.recorder.record(
             reference_to(&**pod),
@@ -359,8 +412,9 @@ impl Scheduler {
             .iter()
             .find(|c| c.type_ == "PodScheduled");
         let was_false = current.is_some_and(|c| c.status == "False");
-        if was_false && current.is_some_and(|c| c.reason == "Unschedulable" && c.message == message)
-        {
+        let nominated = nominated.filter(|n| *n != pod.status.nominated_node_name);
+        let said = current.is_some_and(|c| c.reason == "Unschedulable" && c.message == message);
+        if was_false && said && nominated.is_none() {
             return; // Already says so: no write, no watch event.
         }
         let mut condition = json!({"type": "PodScheduled", "status": "False",
@@ -369,7 +423,16 @@ impl Scheduler {
             // The transition time moves only when the status does (merged by type).
             condition["lastTransitionTime"] = json!(rfc3339(self.platform.clock.wall_unix_ms()));
         }
-        let patch = Patch::Strategic(json!({"status": {"conditions": [condition]}}));
+        let mut status = json!({"conditions": [condition]});
+        if let Some(node) = nominated {
+            // An empty name clears the nomination (a null in a merge patch).
+            status["nominatedNodeName"] = if node.is_empty() {
+                json!(null)
+            } else {
+                json!(node)
+            };
+        }
+        let patch = Patch::Strategic(json!({ "status": status }));
         let api: Api<Pod> = Api::namespaced(&self.client, &pod.metadata.namespace);
         let name = pod.metadata.name.clone();
         spawn(async move {

@@ -41,10 +41,14 @@ pub struct FitError {
     pub reasons: BTreeMap<String, usize>,
     /// Nodes where only resolvable reasons failed (preemption could help there).
     pub resolvable_nodes: Vec<String>,
+    /// Why PostFilter (preemption) did not help, appended to the message; empty if it did
+    /// or did not run.
+    pub post_filter: String,
 }
 
 impl fmt::Display for FitError {
     /// `0/5 nodes are available: 3 Insufficient cpu, 2 node(s) had untolerated taint {a: b}.`
+    /// then, if preemption did not help, why (`preemption: 0/5 nodes are available: ...`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts: Vec<String> = self
             .reasons
@@ -55,9 +59,14 @@ impl fmt::Display for FitError {
         parts.sort();
         write!(f, "0/{} nodes are available", self.nodes)?;
         if parts.is_empty() {
-            return write!(f, ".");
+            write!(f, ".")?;
+        } else {
+            write!(f, ": {}.", parts.join(", "))?;
         }
-        write!(f, ": {}.", parts.join(", "))
+        if !self.post_filter.is_empty() {
+            write!(f, " {}", self.post_filter)?;
+        }
+        Ok(())
     }
 }
 
@@ -131,6 +140,7 @@ impl Framework {
                     nodes: n,
                     reasons,
                     resolvable_nodes: Vec::new(),
+                    post_filter: String::new(),
                 };
                 return (Err(err), start.to_string());
             }
@@ -172,6 +182,7 @@ impl Framework {
                 nodes: evaluated,
                 reasons,
                 resolvable_nodes,
+                post_filter: String::new(),
             };
             return (Err(err), next);
         }

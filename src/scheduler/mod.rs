@@ -8,12 +8,14 @@
 //! the unschedulable ones until the cluster changes.
 //!
 //! [`plugins`] holds the per-node plugins; [`spread`] (PodTopologySpread) and [`affinity`]
-//! (InterPodAffinity) look at the pods already placed across the cluster.
+//! (InterPodAffinity) look at the pods already placed across the cluster. When no node fits,
+//! [`preemption`] looks for lower-priority pods whose eviction would make room.
 
 pub mod affinity;
 pub mod driver;
 pub mod framework;
 pub mod plugins;
+pub mod preemption;
 pub mod queue;
 pub mod snapshot;
 pub mod spread;
