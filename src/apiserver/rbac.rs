@@ -366,6 +366,8 @@ pub fn bootstrap_roles() -> Vec<ClusterRole> {
             vec![
                 rule(READ, &[""], &["nodes", "pods", "namespaces", "services"]),
                 rule(&["create"], &[""], &["pods/binding", "bindings"]),
+                // Preemption deletes its victims.
+                rule(&["delete"], &[""], &["pods"]),
                 rule(&["patch", "update"], &[""], &["pods/status"]),
                 rule(&["create", "patch", "update"], &[""], &["events"]),
                 rule(ALL, &["coordination.k8s.io"], &["leases"]),

@@ -223,6 +223,13 @@ impl Scheduler {
             return;
         }
         let pending = self.ours(&pod) && pod.metadata.deletion_timestamp.is_none();
+        let nominated = &pod.status.nominated_node_name;
+        if pending && !nominated.is_empty() {
+            let info = Arc::new(PodInfo::new(pod.clone()));
+            self.cache.nominate(info, nominated);
+        } else {
+            self.cache.unnominate(&key);
+        }
         if !pending {
             self.queue.remove(&key);
         } else if !self.cache.is_assumed(&key) {
@@ -294,6 +301,10 @@ impl Scheduler {
                         no.clear_nomination.then(String::new)
                     }
                 };
+                if let Some(node) = &nominated {
+                    // At once, as upstream: the room is held from the next cycle on.
+                    self.cache.nominate(info, node);
+                }
                 self.queue.unschedulable(&key, now);
                 self.report_unschedulable(&pod, &fit, nominated);
             }

@@ -112,10 +112,32 @@ impl Framework {
             .try_for_each(|(p, _)| p.filter(state, pod, node))
     }
 
-    /// Whether `pod` fits `node` in `snap`, PreFilter included (for checks and preemption).
+    /// [`Framework::filter`] with the room of the pods nominated to `node` ahead of `pod`
+    /// taken (upstream `RunFilterPluginsWithNominatedPods`): it must fit both with them
+    /// (their room is held) and without them (they may never come).
+    pub fn filter_with_nominated(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        snap: &Snapshot,
+        node: &NodeInfo,
+    ) -> Result<(), Reject> {
+        let mut ahead = snap.nominated_ahead_of(node.name(), pod).peekable();
+        if ahead.peek().is_some() {
+            let mut with = node.clone();
+            for p in ahead.filter(|p| !node.pods.contains_key(&p.key)) {
+                with.add_pod(p.clone());
+            }
+            self.filter(state, pod, &with)?;
+        }
+        self.filter(state, pod, node)
+    }
+
+    /// Whether `pod` fits `node` in `snap`, PreFilter and nominated pods included (for checks
+    /// and preemption).
     pub fn fits(&self, pod: &PodInfo, snap: &Snapshot, node: &NodeInfo) -> Result<(), Reject> {
         let state = self.pre_filter(pod, snap)?;
-        self.filter(&state, pod, node)
+        self.filter_with_nominated(&state, pod, snap, node)
     }
 
     /// Picks a node for `pod`. Nodes are visited in name order from `start` (the node where
@@ -161,7 +183,7 @@ impl Framework {
                 break;
             }
             evaluated += 1;
-            match self.filter(&state, pod, node) {
+            match self.filter_with_nominated(&state, pod, snap, node) {
                 Ok(()) => feasible.push(node),
                 Err(r) => {
                     for reason in r.reasons {

@@ -407,6 +407,32 @@ mod tests {
         );
     }
 
+    #[test]
+    fn nominated_pods_hold_their_room_against_pods_of_no_higher_priority() {
+        let mut c = Cache::default();
+        c.upsert_node(node("a", 2, false));
+        c.upsert_node(node("b", 1, false));
+        c.upsert_pod(pod("b1", 1000, 0, "b", 1));
+        let nominee = Arc::new(PodInfo::new(pod("n", 1500, 5, "", 0)));
+        c.nominate(nominee.clone(), "a");
+        let fw = Framework::with_defaults();
+        let place = |c: &Cache, name: &str, prio: i32| {
+            let info = PodInfo::new(pod(name, 1000, prio, "", 0));
+            fw.schedule(&info, c.snapshot(), "", &mut xorshift(1)).0
+        };
+        // Equal or lower priority: a's room is held (only 500m left), b is full.
+        assert_eq!(
+            place(&c, "low", 5).unwrap_err().to_string(),
+            "0/2 nodes are available: 2 Insufficient cpu."
+        );
+        // Higher priority goes first.
+        assert_eq!(place(&c, "high", 6).unwrap().node, "a");
+        // Once the nominee is placed (or gone), its nomination no longer counts.
+        c.assume(nominee, "b");
+        assert!(c.snapshot().nominated.is_empty());
+        assert_eq!(place(&c, "low", 5).unwrap().node, "a");
+    }
+
     #[derive(Debug, Clone)]
     struct Placed {
         milli_cpu: u32,

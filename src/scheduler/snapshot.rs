@@ -208,6 +208,9 @@ pub struct Snapshot {
     /// whoever adds or removes pods on `nodes` calls (the [`Cache`] does).
     pub have_pods_with_affinity: BTreeSet<String>,
     pub have_pods_with_required_anti_affinity: BTreeSet<String>,
+    /// Pending pods nominated to a node by preemption (`status.nominatedNodeName`), by node
+    /// then pod key: they hold their room there against pods of no higher priority.
+    pub nominated: BTreeMap<String, BTreeMap<String, Arc<PodInfo>>>,
 }
 
 impl Snapshot {
@@ -229,6 +232,22 @@ impl Snapshot {
                 set.remove(name);
             }
         }
+    }
+
+    /// The pods nominated to node `name` that `pod` must leave room for: those of at least
+    /// its priority, other than itself, not yet placed anywhere (upstream
+    /// `addGENominatedPods`).
+    pub fn nominated_ahead_of<'a>(
+        &'a self,
+        name: &str,
+        pod: &'a PodInfo,
+    ) -> impl Iterator<Item = &'a Arc<PodInfo>> {
+        let priority = pod.pod.spec.priority.unwrap_or(0);
+        self.nominated
+            .get(name)
+            .into_iter()
+            .flat_map(|pods| pods.values())
+            .filter(move |p| p.key != pod.key && p.pod.spec.priority.unwrap_or(0) >= priority)
     }
 
     /// Nodes that exist (not placeholders for pods on unknown nodes), in name order.
@@ -260,6 +279,8 @@ enum PlacedState {
 pub struct Cache {
     snapshot: Snapshot,
     pods: BTreeMap<String, Placed>,
+    /// The node each nominated pod is nominated to (the index of `snapshot.nominated`).
+    nominations: BTreeMap<String, String>,
 }
 
 impl Cache {
@@ -290,6 +311,7 @@ impl Cache {
     /// change of an observed pod (the kubelet's) keeps what was derived from it.
     pub fn upsert_pod(&mut self, pod: Arc<Pod>) {
         let key = key_of(&*pod);
+        self.unnominate(&key);
         let finished = pod.is_finished();
         if !finished && self.unchanged_for_scheduling(&key, &pod) {
             return;
@@ -317,6 +339,7 @@ impl Cache {
     }
 
     pub fn remove_pod(&mut self, key: &str) {
+        self.unnominate(key);
         if let Some(placed) = self.pods.remove(key) {
             let info = self.snapshot.nodes.get_mut(&placed.node);
             let info = info.expect("a placed pod's node entry exists");
@@ -328,8 +351,34 @@ impl Cache {
         }
     }
 
+    /// Records that pending `pod` is nominated to `node` (an empty name: to none).
+    pub fn nominate(&mut self, pod: Arc<PodInfo>, node: &str) {
+        self.unnominate(&pod.key);
+        if node.is_empty() {
+            return;
+        }
+        let key = pod.key.clone();
+        let on_node = self.snapshot.nominated.entry(node.to_string()).or_default();
+        on_node.insert(key.clone(), pod);
+        self.nominations.insert(key, node.to_string());
+    }
+
+    /// Drops `key`'s nomination, if any (it was placed, changed or deleted).
+    pub fn unnominate(&mut self, key: &str) {
+        let Some(node) = self.nominations.remove(key) else {
+            return;
+        };
+        let on_node = self.snapshot.nominated.get_mut(&node);
+        let on_node = on_node.expect("a nomination's node entry exists");
+        on_node.remove(key).expect("a nominated pod is listed on its node");
+        if on_node.is_empty() {
+            self.snapshot.nominated.remove(&node);
+        }
+    }
+
     /// Counts `pod` on `node` from now on, while its binding is on its way.
     pub fn assume(&mut self, pod: Arc<PodInfo>, node: &str) {
+        self.unnominate(&pod.key);
         self.remove_pod(&pod.key);
         self.place(pod, node.to_string(), PlacedState::Binding);
     }
