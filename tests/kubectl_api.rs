@@ -698,6 +698,195 @@ fn defaults_admission_and_namespace_lifecycle() {
     assert!(err.contains("not found"), "{err}");
 }
 
+/// A pod in team-a, with `spec` fields given as JSON.
+fn pod_manifest(name: &str, spec_fields: &str) -> String {
+    format!(
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}","namespace":"team-a"}},"spec":{{{spec_fields}"containers":[{{"name":"c","image":"nginx"}}]}}}}"#
+    )
+}
+
+#[test]
+fn priority_classes_and_priority_admission() {
+    let Some((_store, api)) = store_and_api_server(ApiServer::start) else {
+        return;
+    };
+    // The system classes exist from the start, print as upstream, and stay.
+    wait_until(20, "the system priority classes exist", || {
+        let names = api.ok(&["get", "priorityclasses", "-o", "name"]);
+        ["system-cluster-critical", "system-node-critical"]
+            .iter()
+            .all(|n| names.contains(&format!("priorityclass.scheduling.k8s.io/{n}\n")))
+    });
+    let printed = api.ok(&["get", "pc"]);
+    let header: Vec<&str> = printed.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["NAME", "VALUE", "GLOBAL-DEFAULT", "AGE", "PREEMPTIONPOLICY"],
+        "{printed}"
+    );
+    let row = printed
+        .lines()
+        .find(|l| l.starts_with("system-node-critical"))
+        .expect("a row per class");
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        (cells[1], cells[2], cells[4]),
+        ("2000001000", "false", "PreemptLowerPriority"),
+        "{printed}"
+    );
+    let described = api.json(&["get", "priorityclass", "system-cluster-critical"]);
+    assert_eq!(described["value"], 2_000_000_000);
+    assert_eq!(
+        described["description"],
+        "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary."
+    );
+    let listed = api.ok(&[
+        "api-resources",
+        "--api-group=scheduling.k8s.io",
+        "--no-headers",
+    ]);
+    let fields: Vec<&str> = listed.split_whitespace().collect();
+    assert_eq!(
+        fields,
+        [
+            "priorityclasses",
+            "pc",
+            "scheduling.k8s.io/v1",
+            "false",
+            "PriorityClass"
+        ],
+        "{listed}"
+    );
+    let err = api.fails(&["delete", "priorityclass", "system-node-critical"]);
+    assert!(
+        err.contains("this is a system priority class and cannot be deleted"),
+        "{err}"
+    );
+
+    // `kubectl create priorityclass` POSTs protobuf; the class rules are upstream's.
+    api.ok(&[
+        "create",
+        "priorityclass",
+        "high",
+        "--value=1000",
+        "--description=batch jobs first",
+    ]);
+    let high = api.json(&["get", "pc", "high"]);
+    assert_eq!(high["value"], 1000, "{high}");
+    assert_eq!(high["description"], "batch jobs first");
+    assert_eq!(high["preemptionPolicy"], "PreemptLowerPriority");
+    let err = api.fails(&["create", "priorityclass", "system-mine", "--value=5"]);
+    assert!(
+        err.contains("priority class names with 'system-' prefix are reserved for system use only"),
+        "{err}"
+    );
+    let err = api.fails(&["create", "priorityclass", "huge", "--value=1000000001"]);
+    assert!(
+        err.contains("maximum allowed value of a user defined priority is 1000000000"),
+        "{err}"
+    );
+    let err = api.fails(&["patch", "pc", "high", "-p", r#"{"value":5}"#]);
+    assert!(
+        err.contains("value: Forbidden: may not be changed in an update."),
+        "{err}"
+    );
+
+    // Pods get their priority from the class they name, and may not pick their own.
+    assert!(api.with_manifest("create", NAMESPACE).0);
+    let (ok, text) = api.with_manifest(
+        "create",
+        &pod_manifest("p", r#""priorityClassName":"high","#),
+    );
+    assert!(ok, "{text}");
+    let p = api.json(&["get", "pod", "p", "-n", "team-a"]);
+    assert_eq!(p["spec"]["priority"], 1000, "{p}");
+    assert_eq!(p["spec"]["preemptionPolicy"], "PreemptLowerPriority");
+    let (ok, text) = api.with_manifest("create", &pod_manifest("plain", ""));
+    assert!(ok, "{text}");
+    let plain = api.json(&["get", "pod", "plain", "-n", "team-a"]);
+    assert_eq!(plain["spec"]["priority"], 0, "{plain}");
+    let (ok, text) = api.with_manifest(
+        "create",
+        &pod_manifest("lost", r#""priorityClassName":"nope","#),
+    );
+    assert!(
+        !ok && text
+            .contains(r#"pods "lost" is forbidden: no PriorityClass with name nope was found"#),
+        "{text}"
+    );
+    let mismatch = pod_manifest("mine", r#""priorityClassName":"high","priority":5,"#);
+    let (ok, text) = api.with_manifest("create", &mismatch);
+    assert!(
+        !ok && text.contains("the integer value of priority (5) must not be provided in pod spec; priority admission controller computed 1000 from the given PriorityClass name"),
+        "{text}"
+    );
+    // An update keeps the priority (a PUT that leaves it out) and cannot change it.
+    let mut stored = p.clone();
+    let spec = stored["spec"].as_object_mut().unwrap();
+    spec.remove("priority");
+    spec.remove("preemptionPolicy");
+    let (ok, text) = api.with_manifest("replace", &stored.to_string());
+    assert!(ok, "{text}");
+    let p = api.json(&["get", "pod", "p", "-n", "team-a"]);
+    assert_eq!(p["spec"]["priority"], 1000, "{p}");
+    let err = api.fails(&[
+        "patch",
+        "pod",
+        "p",
+        "-n",
+        "team-a",
+        "-p",
+        r#"{"spec":{"priority":7}}"#,
+    ]);
+    assert!(
+        err.contains("pod updates may not change fields other than"),
+        "{err}"
+    );
+
+    // One global default: it decides for pods that name no class.
+    let batch = r#"{"apiVersion":"scheduling.k8s.io/v1","kind":"PriorityClass","metadata":{"name":"batch"},"value":-10,"globalDefault":true,"preemptionPolicy":"Never"}"#;
+    let (ok, text) = api.with_manifest("create", batch);
+    assert!(ok, "{text}");
+    let (ok, text) = api.with_manifest("create", &batch.replace("\"batch\"", "\"other\""));
+    assert!(
+        !ok && text.contains(
+            "PriorityClass batch is already marked as default. Only one default can exist"
+        ),
+        "{text}"
+    );
+    let defaulted = pod_manifest("defaulted", "");
+    wait_until(20, "new pods get the default class", || {
+        let out = api.kubectl_stdin(
+            &[
+                "create",
+                "-f",
+                "-",
+                "--dry-run=server",
+                "--validate=false",
+                "-o",
+                "json",
+            ],
+            Some(&defaulted),
+        );
+        let pod: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        pod["spec"]["priorityClassName"] == "batch"
+    });
+    let (ok, text) = api.with_manifest("create", &defaulted);
+    assert!(ok, "{text}");
+    let d = api.json(&["get", "pod", "defaulted", "-n", "team-a"]);
+    assert_eq!(
+        (&d["spec"]["priority"], &d["spec"]["preemptionPolicy"]),
+        (&serde_json::json!(-10), &serde_json::json!("Never")),
+        "{d}"
+    );
+    let eager = pod_manifest("eager", r#""preemptionPolicy":"PreemptLowerPriority","#);
+    let (ok, text) = api.with_manifest("create", &eager);
+    assert!(
+        !ok && text.contains("the string value of PreemptionPolicy (PreemptLowerPriority) must not be provided in pod spec; priority admission controller computed Never from the given PriorityClass name"),
+        "{text}"
+    );
+}
+
 #[test]
 fn the_watch_cache_serves_lists_and_refuses_future_versions() {
     let Some((store, api)) = store_and_api_server(ApiServer::start) else {

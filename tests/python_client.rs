@@ -1,7 +1,7 @@
 //! The official Kubernetes Python client (`pip install kubernetes`, installed by
 //! `.ci/setup`) against `rkube etcd` + `rkube apiserver`: CRUD, selectors, every patch type,
-//! a stale PUT, binding, status and scale subresources, watches and 410 after compaction.
-//! The checks live in `tests/python/client_test.py`.
+//! a stale PUT, binding, status and scale subresources, PriorityClasses and pod priority,
+//! watches and 410 after compaction. The checks live in `tests/python/client_test.py`.
 
 #![cfg(not(madsim))]
 

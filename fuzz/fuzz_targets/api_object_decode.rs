@@ -1,9 +1,10 @@
 //! Fuzzes the API server's request-body decoding and its pure object rules, in the order the
 //! handler applies them: a body decoded as JSON (`serde_json::from_slice::<Value>`) and as
 //! YAML (`serde_yaml::from_slice`), then the create path (`objects::prepare_create`,
-//! `defaults::apply`, `defaults::admit_new_pod` for pods, `validate::check`, the stored bytes
-//! read back with `objects::from_stored`) and the replace path (`objects::keep_subresource_fields`,
-//! `defaults::apply`, `objects::prepare_update`, `validate::update_problems`,
+//! `defaults::apply`, for pods `defaults::admit_new_pod` and `priority::admit_new_pod` with no
+//! class, `validate::check`, the stored bytes read back with `objects::from_stored`) and the
+//! replace path (`objects::keep_subresource_fields`, `defaults::apply`, for pods
+//! `priority::keep_on_update`, `objects::prepare_update`, `validate::update_problems`,
 //! `validate::check_update`), and typed decoding into `api::core::Pod`, `api::apps::Deployment`
 //! and `api::core::Service`.
 //!
@@ -22,6 +23,7 @@ use libfuzzer_sys::fuzz_target;
 use rkube::api::apps::Deployment;
 use rkube::api::core::{Pod, Service};
 use rkube::apiserver::objects::{self, CreateInputs};
+use rkube::apiserver::priority::{self, Source};
 use rkube::apiserver::resources::{self, Resource};
 use rkube::apiserver::{defaults, patch, validate};
 use serde::de::DeserializeOwned;
@@ -39,6 +41,7 @@ const RESOURCES: &[(&str, &str)] = &[
     ("apps", "deployments"),
     ("apps", "replicasets"),
     ("apps", "daemonsets"),
+    ("scheduling.k8s.io", "priorityclasses"),
 ];
 
 /// Fixed server inputs, so a run is deterministic.
@@ -67,6 +70,7 @@ fn template(r: &Resource) -> Value {
         "secrets" => json!({"metadata": {"name": "s"}, "data": {"k": "dg=="}}),
         "namespaces" => json!({"metadata": {"name": "ns"}}),
         "nodes" => json!({"metadata": {"name": "n"}}),
+        "priorityclasses" => json!({"metadata": {"name": "high"}, "value": 1000}),
         _ => json!({"metadata": {"name": "w"}, "spec": {
             "replicas": 1,
             "selector": {"matchLabels": {"app": "a"}},
@@ -83,8 +87,9 @@ fn namespace_of(r: &Resource) -> Option<&'static str> {
 fn create(r: &Resource, mut obj: Value) -> Option<Value> {
     objects::prepare_create(&mut obj, r, namespace_of(r), &INPUTS).ok()?;
     defaults::apply(r, &mut obj);
-    if r.plural == "pods" && r.group.is_empty() {
+    if priority::is_pod(r) {
         defaults::admit_new_pod(&mut obj);
+        let _ = priority::admit_new_pod(&mut obj, "p", &Source::Default(None));
     }
     validate::check(r, &obj).ok()?;
     Some(store_and_read(&obj))
@@ -110,6 +115,9 @@ fn replace(r: &Resource, old: &Value, mut new: Value) {
     }
     objects::keep_subresource_fields(&mut new, old, r);
     defaults::apply(r, &mut new);
+    if priority::is_pod(r) {
+        priority::keep_on_update(&mut new, old);
+    }
     if objects::prepare_update(&mut new, old, r).is_err() {
         return;
     }

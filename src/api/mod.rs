@@ -7,8 +7,8 @@
 //! does not model yet.
 //!
 //! For clients and controllers, the group modules (`core`, `apps`, `coordination`,
-//! `discovery`, `rbac`, `authorization`) type the fields they act on, and keep the rest as
-//! JSON in the same way; [`Kind`] ties each type to its REST resource.
+//! `discovery`, `rbac`, `authorization`, `scheduling`) type the fields they act on, and keep
+//! the rest as JSON in the same way; [`Kind`] ties each type to its REST resource.
 
 pub mod apps;
 pub mod authorization;
@@ -19,6 +19,7 @@ pub mod kind;
 pub mod meta;
 pub mod quantity;
 pub mod rbac;
+pub mod scheduling;
 pub mod selector;
 pub mod status;
 pub mod time;
@@ -35,5 +36,6 @@ pub use discovery::EndpointSlice;
 pub use kind::{to_json, Kind, ListMeta, ObjectList};
 pub use meta::ObjectMeta;
 pub use rbac::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+pub use scheduling::PriorityClass;
 pub use selector::{LabelSelector, LabelSelectorRequirement};
 pub use status::{fail, Status, StatusCause, StatusDetails};

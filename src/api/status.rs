@@ -109,6 +109,13 @@ impl Status {
         s
     }
 
+    /// `<resource> "<name>" is forbidden: <why>` (403), as an admission plugin refuses.
+    pub fn forbidden(group: &str, resource: &str, name: &str, why: &str) -> Status {
+        let what = qualified(group, resource);
+        let message = format!("{what} \"{name}\" is forbidden: {why}");
+        Status::failure(403, "Forbidden", message).about(group, resource, name)
+    }
+
     /// A malformed request (400).
     pub fn bad_request(message: String) -> Status {
         Status::failure(400, "BadRequest", message)
@@ -147,5 +154,14 @@ mod tests {
         assert_eq!(v["code"], 409);
         assert_eq!(v["reason"], "Conflict");
         assert_eq!(v["details"]["kind"], "configmaps");
+        let f = Status::forbidden("scheduling.k8s.io", "priorityclasses", "x", "no");
+        assert_eq!(
+            (f.code, f.reason.as_str(), f.message.as_str()),
+            (
+                403,
+                "Forbidden",
+                "priorityclasses.scheduling.k8s.io \"x\" is forbidden: no"
+            )
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Admission rules that are not per-object defaults: namespace lifecycle (the namespaces
 //! every cluster has, no new content in a namespace being deleted, the system namespaces
-//! cannot be deleted). Pod admission defaults live in [`super::defaults`].
+//! cannot be deleted). Pod admission defaults live in [`super::defaults`], the Priority
+//! admission (pod priority from PriorityClasses) in [`super::priority`].
 
 use crate::api::{Status, StatusCause, StatusDetails};
 

@@ -1,8 +1,8 @@
 //! Defaulting, as upstream applies it to every object it decodes (create, update, patch):
 //! the fields a client may leave out get the values Kubernetes documents, so every
 //! controller, the scheduler and the kubelet read one complete shape. Also the pod admission
-//! defaults (service account, not-ready/unreachable tolerations, priority) and the status a
-//! new pod starts with.
+//! defaults (service account, not-ready/unreachable tolerations) and the status a new pod
+//! starts with; a pod's priority comes from its PriorityClass ([`super::priority`]).
 //!
 //! Pure functions over JSON; a field the client set — even to something odd — is never
 //! overwritten (validation judges it).
@@ -10,6 +10,7 @@
 use serde_json::{json, Map, Value};
 
 use super::resources::Resource;
+use crate::api::scheduling::{DEFAULT_PRIORITY, PREEMPT_LOWER_PRIORITY};
 
 /// How long pods tolerate a not-ready or unreachable node by default (upstream's
 /// DefaultTolerationSeconds admission).
@@ -89,6 +90,14 @@ pub fn apply(r: &Resource, obj: &mut Value) {
         ("discovery.k8s.io", "endpointslices") => {
             if let Some(map) = obj.as_object_mut() {
                 ports(map);
+            }
+        }
+        ("scheduling.k8s.io", "priorityclasses") => {
+            if let Some(map) = obj.as_object_mut() {
+                // Go's `value` is a plain int32 without `omitempty`: an absent one decodes as
+                // 0 and is always written back.
+                or_default(map, "value", json!(DEFAULT_PRIORITY));
+                or_default(map, "preemptionPolicy", json!(PREEMPT_LOWER_PRIORITY));
             }
         }
         ("apps", plural @ ("deployments" | "replicasets" | "daemonsets")) => workload(plural, obj),
@@ -277,18 +286,14 @@ pub fn admit_new(r: &Resource, obj: &mut Value) {
 }
 
 /// Pod admission on create: the `default` service account, tolerations of not-ready and
-/// unreachable nodes for [`DEFAULT_TOLERATION_SECONDS`], priority 0 without a class, and
-/// the status a new pod starts with.
+/// unreachable nodes for [`DEFAULT_TOLERATION_SECONDS`], and the status a new pod starts
+/// with. (Priority is the Priority admission's, [`super::priority::admit_new_pod`].)
 pub fn admit_new_pod(pod: &mut Value) {
     if let Some(spec) = object_at(pod, &["spec"]) {
         or_default(spec, "serviceAccountName", json!("default"));
         let sa = spec["serviceAccountName"].clone();
         or_default(spec, "serviceAccount", sa);
         default_tolerations(spec);
-        if spec.get("priorityClassName").is_none_or(|c| c == "") {
-            or_default(spec, "priority", json!(0));
-            or_default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
-        }
     }
     let qos = qos_class(&pod["spec"]);
     if let Some(map) = pod.as_object_mut() {
@@ -474,5 +479,22 @@ mod tests {
         let mut secret = json!({});
         apply(res("", "secrets"), &mut secret);
         assert_eq!(secret["type"], "Opaque");
+    }
+
+    #[test]
+    fn priority_classes_get_a_value_and_a_preemption_policy() {
+        let pcs = resources::find("scheduling.k8s.io", "v1", "priorityclasses").unwrap();
+        let mut pc = json!({"metadata": {"name": "bare"}});
+        apply(pcs, &mut pc);
+        assert_eq!(pc["value"], 0);
+        assert_eq!(pc["preemptionPolicy"], "PreemptLowerPriority");
+        let mut set = json!({"metadata": {"name": "set"}, "value": 7, "preemptionPolicy": "Never"});
+        let before = set.clone();
+        apply(pcs, &mut set);
+        assert_eq!(set, before, "what the client set stays");
+        // An empty policy is the client's: validation refuses it (upstream: Required).
+        let mut empty = json!({"preemptionPolicy": ""});
+        apply(pcs, &mut empty);
+        assert_eq!(empty["preemptionPolicy"], "");
     }
 }

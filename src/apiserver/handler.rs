@@ -21,8 +21,9 @@ use super::route::{self, Route, Sub};
 use super::selector::Filter;
 use super::storage::{self, Storage, StorageError};
 use super::watch::{self, WatchSpec};
-use super::{admission, defaults, discovery, openapi, table, validate, MAX_REQUEST_BODY_BYTES};
-use crate::api::{fail, Status};
+use super::MAX_REQUEST_BODY_BYTES;
+use super::{admission, defaults, discovery, openapi, priority, table, validate};
+use crate::api::{fail, PriorityClass, Status};
 use crate::platform::net::{self, HttpRequest, HttpResponse};
 use crate::platform::tls::PeerIdentity;
 use crate::platform::Platform;
@@ -809,6 +810,29 @@ fn apply_config(r: &Resource, name: &str, body: Value) -> Result<Value, Box<Stat
     Ok(config)
 }
 
+/// What an update gets before it is compared with the stored object and validated: the
+/// defaults, and (pods) what the Priority admission set on create.
+fn default_update(r: &Resource, new: &mut Value, old: &Value) {
+    defaults::apply(r, new);
+    if priority::is_pod(r) {
+        priority::keep_on_update(new, old);
+    }
+}
+
+/// The PriorityClass resource (served, so it has a watch cache).
+fn priority_class_resource() -> &'static Resource {
+    super::resources::find(priority::GROUP, "v1", priority::PLURAL).expect("served")
+}
+
+/// A stored PriorityClass (its shape was checked before it was stored).
+fn decode_class(obj: &Value) -> Result<PriorityClass, Box<Status>> {
+    use serde::Deserialize;
+    PriorityClass::deserialize(obj).map_err(|e| {
+        let m = format!("a stored PriorityClass cannot be read: {e}");
+        Box::new(Status::failure(500, "InternalError", m))
+    })
+}
+
 fn need_body(body: Option<Value>) -> Result<Value, Box<Status>> {
     body.ok_or_else(|| Box::new(Status::bad_request("the request needs a body".into())))
 }
@@ -1033,9 +1057,11 @@ impl Api {
         })
     }
 
-    /// Starts every watch cache, then creates what every cluster has from the start and is missing: the
-    /// [`admission::BUILTIN_NAMESPACES`] and the bootstrap RBAC roles and bindings. Retries
-    /// until the store answers; never changes an object that exists.
+    /// Starts every watch cache, then creates what every cluster has from the start and is
+    /// missing: the [`admission::BUILTIN_NAMESPACES`], the bootstrap RBAC roles and bindings,
+    /// and the system PriorityClasses. Retries until the store answers; never changes an
+    /// object that exists (so a deleted built-in class comes back at the next start, as
+    /// upstream's post-start hook does it).
     pub async fn bootstrap(&self) {
         // Every resource's watch cache starts now, as upstream's do: the first list or watch
         // of a kind then finds it filled instead of waiting for a full read of the store.
@@ -1060,6 +1086,9 @@ impl Api {
         for b in super::rbac::bootstrap_bindings() {
             self.ensure_exists(bindings, crate::api::kind::to_json(&b))
                 .await;
+        }
+        for pc in priority::builtin_classes() {
+            self.ensure_exists(priority_class_resource(), pc).await;
         }
     }
 
@@ -1111,6 +1140,101 @@ impl Api {
         Ok(())
     }
 
+    /// Validation of an update (a binding is checked as a new object: it may set what an
+    /// update may not), then validating admission.
+    async fn validate_update(
+        &self,
+        r: &Resource,
+        new: &Value,
+        old: &Value,
+        binding: bool,
+    ) -> Result<(), Box<Status>> {
+        if binding {
+            validate::check(r, new)?;
+        } else {
+            validate::check_update(r, new, old)?;
+        }
+        self.validating_admission(r, new, false).await
+    }
+
+    /// Validating admission, after validation as upstream orders it: a PriorityClass marked
+    /// the global default while another one is ([`priority::second_default`]) is refused.
+    async fn validating_admission(
+        &self,
+        r: &Resource,
+        obj: &Value,
+        creating: bool,
+    ) -> Result<(), Box<Status>> {
+        if !priority::is_priority_class(r) || obj["globalDefault"] != true {
+            return Ok(());
+        }
+        let classes = self.priority_classes(true).await?;
+        match priority::second_default(obj, creating, &classes) {
+            Some(s) => fail(s),
+            None => Ok(()),
+        }
+    }
+
+    /// The Priority admission of a new pod ([`priority::admit_new_pod`]) with the class it
+    /// names, or without a name the global default class as the watch cache has it (as
+    /// upstream's informer-backed lister does).
+    async fn admit_pod_priority(&self, pod: &mut Value, name: &str) -> Result<(), Box<Status>> {
+        let source = match priority::requested(pod) {
+            priority::Request::Malformed => return Ok(()),
+            priority::Request::Class(class) => {
+                let class = class.to_string();
+                match self.priority_class(&class).await? {
+                    Some(pc) => priority::Source::Named(pc),
+                    None => return fail(priority::missing_class(name, &class)),
+                }
+            }
+            priority::Request::Default => {
+                let classes = self.priority_classes(false).await?;
+                priority::Source::Default(priority::default_class(&classes).cloned())
+            }
+        };
+        priority::admit_new_pod(pod, name, &source)
+    }
+
+    /// One PriorityClass: from the watch cache, else (not there yet, e.g. created an instant
+    /// ago) from the store; `None` if it does not exist.
+    async fn priority_class(&self, name: &str) -> Result<Option<PriorityClass>, Box<Status>> {
+        let r = priority_class_resource();
+        let key = route::object_key(r, None, name);
+        let cached = self.caches.of(r).with(|s| s.ready().then(|| s.get(&key)));
+        if let Some(o) = cached.flatten() {
+            return decode_class(&o).map(Some);
+        }
+        match self.read(r, None, name).await {
+            Ok((o, _)) => decode_class(&o).map(Some),
+            Err(s) if s.code == 404 => Ok(None),
+            Err(s) => Err(s),
+        }
+    }
+
+    /// Every PriorityClass: from the watch cache as it is, or (`fresh`: a class about to be
+    /// marked the global default must see one created just before) brought up to the
+    /// store's current revision; from the store when the cache cannot answer.
+    async fn priority_classes(&self, fresh: bool) -> Result<Vec<PriorityClass>, Box<Status>> {
+        let r = priority_class_resource();
+        let query = Query::new();
+        let cached = if fresh {
+            None
+        } else {
+            let everything = Filter::from_query(&query, r.plural).map_err(Status::bad_request)?;
+            let prefix = route::collection_prefix(r, None);
+            self.list_cached(r, &prefix, &everything, None).await
+        };
+        let listed = match cached {
+            Some(l) => l,
+            None => self.list_items(r, None, &query).await?,
+        };
+        match &listed.items {
+            Items::Cached(objs) => objs.iter().map(|o| decode_class(o)).collect(),
+            Items::Read(objs) => objs.iter().map(decode_class).collect(),
+        }
+    }
+
     async fn create(
         &self,
         r: &Resource,
@@ -1132,7 +1256,13 @@ impl Api {
         defaults::apply(r, &mut obj);
         defaults::admit_new(r, &mut obj);
         self.record_write(r, None, &mut obj, owner);
+        // After `record_write`, as upstream runs mutating admission after its field manager:
+        // what the Priority admission sets is not the writer's in `managedFields`.
+        if priority::is_pod(r) {
+            self.admit_pod_priority(&mut obj, &meta.name).await?;
+        }
         validate::check(r, &obj)?;
+        self.validating_admission(r, &obj, true).await?;
         let key = route::object_key(r, ns, &meta.name);
         if dry_run {
             return match self.storage.get(key.as_bytes()).await {
@@ -1170,7 +1300,7 @@ impl Api {
             let mut new = change(&old)?;
             // Defaults first, so a client that leaves defaulted fields out does not change
             // the spec (and its generation).
-            defaults::apply(r, &mut new);
+            default_update(r, &mut new, &old);
             objects::prepare_update(&mut new, &old, r)?;
             if let Owner::Applied = want.owner {
                 if unchanged(&new, &old) {
@@ -1179,11 +1309,7 @@ impl Api {
                 }
             }
             self.record_write(r, Some(&old), &mut new, &want.owner);
-            if want.binding {
-                validate::check(r, &new)?;
-            } else {
-                validate::check_update(r, &new, &old)?;
-            }
+            self.validate_update(r, &new, &old, want.binding).await?;
             if want.dry_run {
                 new["metadata"]["resourceVersion"] = Value::String(old_rev.to_string());
                 return Ok(new);
@@ -1458,7 +1584,8 @@ impl Api {
         name: &str,
         opts: &DeleteOptions,
     ) -> Reply {
-        if let Some(s) = admission::undeletable(r, name) {
+        let protected = admission::undeletable(r, name).or_else(|| priority::undeletable(r, name));
+        if let Some(s) = protected {
             return fail(s);
         }
         let key = route::object_key(r, ns, name);

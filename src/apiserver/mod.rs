@@ -8,7 +8,8 @@
 //! types, server-side apply with field ownership in `managedFields` ([`apply`]),
 //! subresources, Table output, selectors, pagination, dry runs, graceful deletion with
 //! finalizers, defaulting ([`defaults`]), validation ([`validate`]), namespace lifecycle
-//! ([`admission`]), and watches from one [`cache`] per resource type.
+//! ([`admission`]), pod priority from PriorityClasses ([`priority`]), and watches from one
+//! [`cache`] per resource type.
 
 pub mod access;
 pub mod admission;
@@ -25,6 +26,7 @@ pub mod openapi;
 pub mod paging;
 pub mod patch;
 pub mod pki;
+pub mod priority;
 pub mod protobuf;
 pub mod query;
 pub mod rbac;

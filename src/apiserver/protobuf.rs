@@ -2,9 +2,9 @@
 //! JSON value the same object sent as JSON would give.
 //!
 //! Why: kubectl's generator commands (`create namespace|configmap|secret generic|deployment|
-//! service clusterip|serviceaccount|role|clusterrole|rolebinding|clusterrolebinding`, the
-//! TokenRequest behind `create token` and the SelfSubjectAccessReview behind `auth can-i`)
-//! send protobuf and never fall back to JSON on a 415. The API server stores and serves JSON,
+//! service clusterip|serviceaccount|role|clusterrole|rolebinding|clusterrolebinding|
+//! priorityclass`, the TokenRequest behind `create token` and the SelfSubjectAccessReview
+//! behind `auth can-i`) send protobuf and never fall back to JSON on a 415. The API server stores and serves JSON,
 //! so this module is a decoder only: responses stay JSON, which kubectl accepts.
 //!
 //! What it owns: the envelope (`k8s\0` then a `runtime.Unknown` naming the object's
@@ -45,6 +45,7 @@ pub const ACCEPTED: &[(&str, &str)] = &[
     ("rbac.authorization.k8s.io/v1", "ClusterRole"),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+    ("scheduling.k8s.io/v1", "PriorityClass"),
 ];
 
 /// The API group of Role, ClusterRole, RoleBinding and ClusterRoleBinding.
@@ -110,6 +111,7 @@ pub fn decode(bytes: &[u8]) -> Result<Value, String> {
             let b: pb::ClusterRoleBinding = message(raw, kind)?;
             binding(&b.metadata, &b.subjects, &b.role_ref)?
         }
+        ("scheduling.k8s.io/v1", "PriorityClass") => priority_class(&message(raw, kind)?)?,
         _ => {
             let accepted: Vec<String> =
                 ACCEPTED.iter().map(|(v, k)| format!("{k} ({v})")).collect();
@@ -560,6 +562,18 @@ fn binding(
         .value("metadata", nested(metadata, object_meta)?)
         .list("subjects", subjects)
         .value("roleRef", role_ref)
+        .done())
+}
+
+/// A PriorityClass: `value` has no `omitempty` (kept when sent, even 0), `globalDefault`
+/// and `description` do, `preemptionPolicy` is a pointer.
+fn priority_class(c: &pb::PriorityClass) -> Result<Map<String, Value>, String> {
+    Ok(Obj::default()
+        .value("metadata", nested(&c.metadata, object_meta)?)
+        .opt("value", c.value)
+        .nonzero("globalDefault", c.global_default)
+        .text("description", &c.description)
+        .opt("preemptionPolicy", c.preemption_policy.clone())
         .done())
 }
 
@@ -1293,6 +1307,44 @@ mod tests {
             json!({"apiVersion": version, "kind": "TokenRequest",
                    "metadata": {"creationTimestamp": null},
                    "spec": {"expirationSeconds": 600}})
+        );
+    }
+
+    /// Whole bodies captured from kubectl 1.32: `create priorityclass high --value=1000
+    /// --description="batch first"`, `create priorityclass nodef --value=-5 --global-default
+    /// --preemption-policy=Never` and `create priorityclass zero` (a 0 value is still sent).
+    #[test]
+    fn priority_class_bodies_captured_from_kubectl() {
+        let high =
+            "6b3873000a250a147363686564756c696e672e6b38732e696f2f7631120d5072696f72697479436c\
+            617373123e0a140a046869676812001a0022002a0032003800420010e8071800220b626174636820\
+            66697273742a14507265656d70744c6f7765725072696f726974791a002200";
+        let version = "scheduling.k8s.io/v1";
+        assert_eq!(
+            decode(&hex(high)).unwrap(),
+            json!({"apiVersion": version, "kind": "PriorityClass",
+                   "metadata": {"name": "high", "creationTimestamp": null},
+                   "value": 1000, "description": "batch first",
+                   "preemptionPolicy": "PreemptLowerPriority"})
+        );
+        let default_never =
+            "6b3873000a250a147363686564756c696e672e6b38732e696f2f7631120d5072696f72697479436c\
+            617373122d0a150a056e6f64656612001a0022002a0032003800420010fbffffffffffffffff0118\
+            0122002a054e657665721a002200";
+        assert_eq!(
+            decode(&hex(default_never)).unwrap(),
+            json!({"apiVersion": version, "kind": "PriorityClass",
+                   "metadata": {"name": "nodef", "creationTimestamp": null},
+                   "value": -5, "globalDefault": true, "preemptionPolicy": "Never"})
+        );
+        let zero =
+            "6b3873000a250a147363686564756c696e672e6b38732e696f2f7631120d5072696f72697479436c\
+            61737312320a140a047a65726f12001a0022002a003200380042001000180022002a14507265656d\
+            70744c6f7765725072696f726974791a002200";
+        assert_eq!(
+            decode(&hex(zero)).unwrap()["value"],
+            json!(0),
+            "a plain int32: kept when sent"
         );
     }
 

@@ -165,6 +165,15 @@ pub const RESOURCES: &[Resource] = &[
         &[],
     ),
     r(
+        "scheduling.k8s.io",
+        "v1",
+        "priorityclasses",
+        "priorityclass",
+        "PriorityClass",
+        false,
+        &["pc"],
+    ),
+    r(
         "authorization.k8s.io",
         "v1",
         "selfsubjectaccessreviews",

@@ -381,10 +381,46 @@ fn event_table(objects: &[Value], list_meta: Value, now_ms: i64) -> Value {
     table(list_meta, defs, rows)
 }
 
+/// Upstream's PriorityClass columns: typed cells, and PreemptionPolicy after Age yet shown
+/// by default (name, type).
+const PRIORITY_CLASS_COLUMNS: [(&str, &str); 5] = [
+    ("Name", "string"),
+    ("Value", "integer"),
+    ("Global-Default", "boolean"),
+    ("Age", "string"),
+    ("PreemptionPolicy", "string"),
+];
+
+fn priority_class_table(objects: &[Value], list_meta: Value, now_ms: i64) -> Value {
+    let mut defs: Vec<Value> = PRIORITY_CLASS_COLUMNS
+        .iter()
+        .map(|&(name, type_)| column(name, type_, false))
+        .collect();
+    defs[0]["format"] = json!("name");
+    let rows = objects
+        .iter()
+        .map(|pc| {
+            let cells = vec![
+                pc["metadata"]["name"].clone(),
+                json!(pc["value"].as_i64().unwrap_or(0)),
+                json!(pc["globalDefault"] == true),
+                json!(age(pc, now_ms)),
+                json!(pc["preemptionPolicy"].as_str().unwrap_or("")),
+            ];
+            table_row(cells, pc)
+        })
+        .collect();
+    table(list_meta, defs, rows)
+}
+
 /// The Table of `objects` (a list's items, or one object) and the list's metadata.
 pub fn to_table(r: &Resource, objects: &[Value], list_meta: Value, now_ms: i64) -> Value {
-    if r.plural == "events" {
-        return event_table(objects, list_meta, now_ms);
+    match (r.group, r.plural) {
+        ("", "events") => return event_table(objects, list_meta, now_ms),
+        ("scheduling.k8s.io", "priorityclasses") => {
+            return priority_class_table(objects, list_meta, now_ms)
+        }
+        _ => {}
     }
     let mut defs = vec![
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name of the object", "priority": 0}),
@@ -427,6 +463,28 @@ mod tests {
             (&t["columnDefinitions"][8]["type"], &cells[8]),
             (&json!("integer"), &json!(2))
         );
+    }
+
+    #[test]
+    fn priority_classes_print_as_upstream() {
+        let r = resources::find("scheduling.k8s.io", "v1", "priorityclasses").unwrap();
+        let pc = json!({"metadata": {"name": "high", "creationTimestamp": "2026-11-27T00:00:00Z"},
+            "value": 1000, "globalDefault": true, "preemptionPolicy": "Never"});
+        let now = time::parse_rfc3339("2026-11-27T00:00:42Z").unwrap();
+        let t = to_table(r, &[pc], json!({}), now);
+        let defs = t["columnDefinitions"].as_array().unwrap();
+        let shown: Vec<(&str, &str)> = defs
+            .iter()
+            .filter(|d| d["priority"] == 0)
+            .map(|d| (d["name"].as_str().unwrap(), d["type"].as_str().unwrap()))
+            .collect();
+        assert_eq!(shown, PRIORITY_CLASS_COLUMNS);
+        assert_eq!(defs[0]["format"], "name");
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!(["high", 1000, true, "42s", "Never"])
+        );
+        assert_eq!(t["rows"][0]["object"]["metadata"]["name"], "high");
     }
 
     #[test]

@@ -7,6 +7,10 @@ use serde_json::Value;
 
 use super::resources::Resource;
 use crate::api::meta::{dns_label_problem, label_value_problem, qualified_name_problem};
+use crate::api::scheduling::{
+    system_priority_classes, HIGHEST_USER_DEFINABLE_PRIORITY, PREEMPT_LOWER_PRIORITY,
+    PREEMPT_NEVER, SYSTEM_PRIORITY_CLASS_PREFIX,
+};
 use crate::api::status::{StatusCause, StatusDetails};
 use crate::api::Status;
 
@@ -182,12 +186,70 @@ fn data_keys(obj: &Value, out: &mut Vec<Problem>) {
     }
 }
 
+/// Upstream's `ValidatePriorityClass` (on create only: upstream's update validation checks
+/// just what may not change, so the reserved-name rule is not re-applied to an update).
+fn priority_class(obj: &Value, out: &mut Vec<Problem>) {
+    let name = obj["metadata"]["name"].as_str().unwrap_or("");
+    let value = obj["value"].as_i64().unwrap_or(0);
+    if name.starts_with(SYSTEM_PRIORITY_CLASS_PREFIX) {
+        if let Err(why) = known_system_class(name, value, obj["globalDefault"] == true) {
+            out.push(Problem {
+                field: "metadata.name".into(),
+                message: format!("Forbidden: priority class names with '{SYSTEM_PRIORITY_CLASS_PREFIX}' prefix are reserved for system use only. error: {why}"),
+            });
+        }
+    } else if value > i64::from(HIGHEST_USER_DEFINABLE_PRIORITY) {
+        out.push(Problem {
+            field: "value".into(),
+            message: format!("Forbidden: maximum allowed value of a user defined priority is {HIGHEST_USER_DEFINABLE_PRIORITY}"),
+        });
+    }
+    if let Some(p) = obj.get("preemptionPolicy").filter(|p| !p.is_null()) {
+        preemption_policy(p, "preemptionPolicy", out);
+    }
+}
+
+/// Upstream's `IsKnownSystemPriorityClass`: a `system-` name must be one of the system
+/// classes, with its value and (not) global default.
+fn known_system_class(name: &str, value: i64, global_default: bool) -> Result<(), String> {
+    let classes = system_priority_classes();
+    let Some(known) = classes.iter().find(|c| c.metadata.name == name) else {
+        return Err(format!("{name} is not a known system priority class"));
+    };
+    if i64::from(known.value) != value {
+        return Err(format!(
+            "value of {name} PriorityClass must be {}",
+            known.value
+        ));
+    }
+    if known.global_default != global_default {
+        return Err(format!(
+            "globalDefault of {name} PriorityClass must be {}",
+            known.global_default
+        ));
+    }
+    Ok(())
+}
+
+/// Upstream's `ValidatePreemptionPolicy`.
+fn preemption_policy(p: &Value, field: &str, out: &mut Vec<Problem>) {
+    match p.as_str() {
+        Some(PREEMPT_LOWER_PRIORITY | PREEMPT_NEVER) => {}
+        Some("") => out.push(required(field)),
+        _ => out.push(Problem {
+            field: field.into(),
+            message: format!("Unsupported value: {p}: supported values: \"{PREEMPT_LOWER_PRIORITY}\", \"{PREEMPT_NEVER}\""),
+        }),
+    }
+}
+
 /// The problems of `obj` as a `r` (empty when it is acceptable).
 pub fn problems(r: &Resource, obj: &Value) -> Vec<Problem> {
     let mut out = Vec::new();
     metadata(&obj["metadata"], &mut out);
     match r.plural {
         "pods" => containers(&obj["spec"], "spec", &mut out),
+        "priorityclasses" => priority_class(obj, &mut out),
         "services" => service(&obj["spec"], &mut out),
         "configmaps" | "secrets" => data_keys(obj, &mut out),
         "deployments" | "replicasets" => pod_template_owner(obj, &mut out),
@@ -230,6 +292,17 @@ pub fn update_problems(r: &Resource, new: &Value, old: &Value) -> Vec<Problem> {
             }
         }
         "pods" => pod_update(new, old, &mut out),
+        "priorityclasses" => {
+            if new["value"] != old["value"] {
+                out.push(Problem {
+                    field: "value".into(),
+                    message: "Forbidden: may not be changed in an update.".into(),
+                });
+            }
+            if new["preemptionPolicy"] != old["preemptionPolicy"] {
+                out.push(immutable("preemptionPolicy", &new["preemptionPolicy"]));
+            }
+        }
         _ => {}
     }
     out
@@ -291,7 +364,7 @@ fn decodes<'a, K: serde::Deserialize<'a>>(obj: &'a Value) -> Result<(), String> 
 /// upstream's typed decoding demands; otherwise a 400 naming the mismatch. Everything after
 /// this (defaulting, validation, controllers) may rely on the shape.
 pub fn check_shape(r: &Resource, obj: &Value) -> Result<(), Box<Status>> {
-    use crate::api::{apps, authorization, coordination, core, discovery, rbac};
+    use crate::api::{apps, authorization, coordination, core, discovery, rbac, scheduling};
     let result = match (r.group, r.plural) {
         ("", "namespaces") => decodes::<core::Namespace>(obj),
         ("", "pods") => decodes::<core::Pod>(obj),
@@ -313,6 +386,7 @@ pub fn check_shape(r: &Resource, obj: &Value) -> Result<(), Box<Status>> {
         ("rbac.authorization.k8s.io", "clusterrolebindings") => {
             decodes::<rbac::ClusterRoleBinding>(obj)
         }
+        ("scheduling.k8s.io", "priorityclasses") => decodes::<scheduling::PriorityClass>(obj),
         ("authorization.k8s.io", _) => decodes::<authorization::SelfSubjectAccessReview>(obj),
         _ => Ok(()),
     };
@@ -330,7 +404,11 @@ pub fn check_shape(r: &Resource, obj: &Value) -> Result<(), Box<Status>> {
 pub fn check_update(r: &Resource, new: &Value, old: &Value) -> Result<(), Box<Status>> {
     check_shape(r, new)?;
     let mut found = update_problems(r, new, old);
-    found.extend(problems(r, new));
+    match r.plural {
+        // Upstream validates a class update by what may not change, plus its metadata.
+        "priorityclasses" => metadata(&new["metadata"], &mut found),
+        _ => found.extend(problems(r, new)),
+    }
     report(r, new, found)
 }
 
@@ -480,6 +558,87 @@ mod tests {
         let mut changed = stored.clone();
         changed["spec"]["containers"] = json!([2]);
         assert_eq!(update_problems(pods, &changed, &stored).len(), 1);
+    }
+
+    #[test]
+    fn priority_classes_follow_upstreams_rules() {
+        let pcs = resources::find("scheduling.k8s.io", "v1", "priorityclasses").unwrap();
+        let pc = |name: &str, value: i64| json!({"metadata": {"name": name}, "value": value, "preemptionPolicy": "PreemptLowerPriority"});
+        assert!(check(pcs, &pc("high", 1_000_000_000)).is_ok());
+        assert!(check(pcs, &pc("low", -2_147_483_648)).is_ok());
+        let err = check(pcs, &pc("higher", 1_000_000_001)).unwrap_err();
+        assert_eq!(err.code, 422);
+        assert_eq!(err.message, "PriorityClass \"higher\" is invalid: value: Forbidden: maximum allowed value of a user defined priority is 1000000000");
+        assert_eq!(err.details.unwrap().causes[0].reason, "FieldValueForbidden");
+        // `system-` names are the system classes' alone, with their values.
+        assert!(check(pcs, &pc("system-node-critical", 2_000_001_000)).is_ok());
+        let err = check(pcs, &pc("system-mine", 5)).unwrap_err();
+        assert_eq!(err.message, "PriorityClass \"system-mine\" is invalid: metadata.name: Forbidden: priority class names with 'system-' prefix are reserved for system use only. error: system-mine is not a known system priority class");
+        let wrong = problems(pcs, &pc("system-cluster-critical", 5));
+        assert!(
+            wrong[0].message.ends_with(
+                "error: value of system-cluster-critical PriorityClass must be 2000000000"
+            ),
+            "{wrong:?}"
+        );
+        let mut default = pc("system-cluster-critical", 2_000_000_000);
+        default["globalDefault"] = json!(true);
+        assert!(problems(pcs, &default)[0]
+            .message
+            .ends_with("globalDefault of system-cluster-critical PriorityClass must be false"));
+        // The preemption policy is one of two.
+        let mut odd = pc("odd", 1);
+        odd["preemptionPolicy"] = json!("Sometimes");
+        assert_eq!(problems(pcs, &odd)[0].message, "Unsupported value: \"Sometimes\": supported values: \"PreemptLowerPriority\", \"Never\"");
+        odd["preemptionPolicy"] = json!("");
+        assert_eq!(problems(pcs, &odd)[0].message, "Required value");
+        // The wrong type is a 400, as upstream's decoding refuses it.
+        assert_eq!(
+            check(pcs, &json!({"metadata": {"name": "s"}, "value": "1"}))
+                .unwrap_err()
+                .code,
+            400
+        );
+        assert_eq!(check(pcs, &pc("big", 3_000_000_000)).unwrap_err().code, 400);
+    }
+
+    #[test]
+    fn a_priority_class_keeps_its_value_and_policy() {
+        let pcs = resources::find("scheduling.k8s.io", "v1", "priorityclasses").unwrap();
+        let old = json!({"metadata": {"name": "high"}, "value": 10, "preemptionPolicy": "Never"});
+        let mut described = old.clone();
+        described["description"] = json!("now documented");
+        described["globalDefault"] = json!(true);
+        assert!(check_update(pcs, &described, &old).is_ok());
+        let mut revalued = old.clone();
+        revalued["value"] = json!(11);
+        let err = check_update(pcs, &revalued, &old).unwrap_err();
+        assert_eq!(
+            err.message,
+            "PriorityClass \"high\" is invalid: value: Forbidden: may not be changed in an update."
+        );
+        let mut repolicied = old.clone();
+        repolicied["preemptionPolicy"] = json!("PreemptLowerPriority");
+        let err = check_update(pcs, &repolicied, &old).unwrap_err();
+        assert_eq!(err.message, "PriorityClass \"high\" is invalid: preemptionPolicy: Invalid value: \"PreemptLowerPriority\": field is immutable");
+        // As upstream, an update is not held to the create-time reserved-name rule.
+        let sys = json!({"metadata": {"name": "system-cluster-critical"}, "value": 2_000_000_000, "preemptionPolicy": "PreemptLowerPriority"});
+        let mut sys_default = sys.clone();
+        sys_default["globalDefault"] = json!(true);
+        assert!(check_update(pcs, &sys_default, &sys).is_ok());
+        // A pod's priority fields are part of its fixed spec.
+        let pods = resources::find("", "v1", "pods").unwrap();
+        let pod = json!({"spec": {"containers": [{"name": "c", "image": "i"}], "priority": 0,
+            "preemptionPolicy": "PreemptLowerPriority"}});
+        for (field, value) in [
+            ("priority", json!(5)),
+            ("priorityClassName", json!("high")),
+            ("preemptionPolicy", json!("Never")),
+        ] {
+            let mut changed = pod.clone();
+            changed["spec"][field] = value;
+            assert_eq!(update_problems(pods, &changed, &pod).len(), 1, "{field}");
+        }
     }
 
     #[test]

@@ -124,6 +124,22 @@ def main():
     apps.patch_namespaced_deployment_scale("web", "py", {"spec": {"replicas": 4}})
     check(apps.read_namespaced_deployment("web", "py").spec.replicas == 4, "scale subresource")
 
+    # PriorityClasses: the system ones from the start; a pod gets its class's value.
+    sched = client.SchedulingV1Api(api)
+    names = {c.metadata.name for c in sched.list_priority_class().items}
+    check({"system-cluster-critical", "system-node-critical"} <= names, "system priority classes")
+    sched.create_priority_class(
+        client.V1PriorityClass(metadata=client.V1ObjectMeta(name="py-high"), value=500)
+    )
+    high = sched.read_priority_class("py-high")
+    check(high.preemption_policy == "PreemptLowerPriority", "priority class defaulted")
+    core.create_namespaced_pod("py", client.V1Pod(
+        metadata=client.V1ObjectMeta(name="prio"),
+        spec=client.V1PodSpec(priority_class_name="py-high",
+                              containers=[client.V1Container(name="c", image="nginx")]),
+    ))
+    check(core.read_namespaced_pod("prio", "py").spec.priority == 500, "pod priority from its class")
+
     # Watch: MODIFIED and DELETED arrive; a too-old resourceVersion is a 410.
     start_rv = core.list_namespaced_config_map("py").metadata.resource_version
     events = []
