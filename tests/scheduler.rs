@@ -1,7 +1,8 @@
 //! `rkube scheduler` against real `rkube etcd` + `rkube apiserver` processes: pods are bound
 //! within each node's room, the unschedulable one gets upstream's FailedScheduling text (as an
 //! event `kubectl` shows and as its PodScheduled condition) and is placed once a node is
-//! added, and when the leading replica is killed the other takes over.
+//! added, and when the leading replica is killed the other takes over. A pod of a higher
+//! PriorityClass preempts a lower-priority one.
 
 #![cfg(not(madsim))]
 
@@ -52,10 +53,17 @@ async fn add_node(c: &Client, name: &str, cpu: &str, tainted: bool) {
 }
 
 async fn add_pod(c: &Client, name: &str, cpu: &str) {
-    let pod: Pod = serde_json::from_value(json!({"metadata": {"name": name, "namespace": "sched"},
+    add_pod_of_class(c, name, cpu, "").await;
+}
+
+/// A pod requesting `cpu`, of PriorityClass `class` (none if empty).
+async fn add_pod_of_class(c: &Client, name: &str, cpu: &str, class: &str) {
+    let mut pod: Pod =
+        serde_json::from_value(json!({"metadata": {"name": name, "namespace": "sched"},
         "spec": {"containers": [{"name": "c", "image": "nginx",
             "resources": {"requests": {"cpu": cpu, "memory": "64Mi"}}}]}}))
-    .unwrap();
+        .unwrap();
+    pod.spec.priority_class_name = class.to_string();
     Api::<Pod>::namespaced(c, "sched")
         .create(&pod)
         .await
@@ -86,12 +94,7 @@ fn scheduler_binds_within_room_reports_and_hands_over() {
     ]);
     rkube::platform::block_on(async {
         let c = client(&api.url());
-        let mut ns = Namespace::default();
-        ns.metadata.name = "sched".into();
-        Api::<Namespace>::all(&c)
-            .create(&ns)
-            .await
-            .expect("namespace");
+        create_namespace(&c, "sched").await;
         add_node(&c, "n1", "2", false).await;
         add_node(&c, "n2", "2", false).await;
         add_node(&c, "n3", "8", true).await;
@@ -172,5 +175,104 @@ fn scheduler_binds_within_room_reports_and_hands_over() {
         })
         .await;
         assert_ne!(holder(&c).await, leader, "the lease moved");
+    });
+}
+
+async fn create_namespace(c: &Client, name: &str) {
+    let mut ns = Namespace::default();
+    ns.metadata.name = name.into();
+    Api::<Namespace>::all(c)
+        .create(&ns)
+        .await
+        .expect("namespace");
+}
+
+#[test]
+fn a_higher_priority_pod_preempts_a_lower_one() {
+    let Some((store, api)) = store_and_api_server(ApiServer::start) else {
+        return;
+    };
+    let _s = scheduler(&api.url(), "s1", store.dir());
+    api.ok(&["create", "priorityclass", "high", "--value=1000"]);
+    rkube::platform::block_on(async {
+        let c = client(&api.url());
+        create_namespace(&c, "sched").await;
+        add_node(&c, "n1", "2", false).await;
+        add_pod(&c, "low-a", "1").await;
+        add_pod(&c, "low-b", "1").await;
+        let pods_api: Api<Pod> = Api::namespaced(&c, "sched");
+        wait_for_async(30, "both low pods bound", async || {
+            let ps = pods(&c).await;
+            (ps.iter().filter(|p| p.spec.node_name == "n1").count() == 2).then_some(())
+        })
+        .await;
+
+        add_pod_of_class(&c, "high", "1", "high").await;
+        let high = pods_api.get("high").await.expect("high");
+        assert_eq!(high.spec.priority, Some(1000), "set from its PriorityClass");
+        // Exactly one of the two priority-0 pods must go: marked, terminating, told why.
+        let (victim, nominated) = wait_for_async(30, "a victim and a nomination", async || {
+            let ps = pods(&c).await;
+            let terminating: Vec<&Pod> = ps
+                .iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_some())
+                .collect();
+            let high = ps.iter().find(|p| p.metadata.name == "high")?;
+            let nominated = high.status.nominated_node_name.clone();
+            (terminating.len() == 1 && !nominated.is_empty())
+                .then(|| (terminating[0].clone(), nominated))
+        })
+        .await;
+        assert_eq!(nominated, "n1");
+        assert!(
+            victim.metadata.name.starts_with("low-"),
+            "{}",
+            victim.metadata.name
+        );
+        let mark = victim
+            .status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "DisruptionTarget")
+            .expect("the DisruptionTarget condition");
+        assert_eq!(
+            (mark.status.as_str(), mark.reason.as_str()),
+            ("True", "PreemptionByScheduler")
+        );
+        let uid = high.metadata.uid.clone();
+        wait_for_async(30, "the Preempted event", async || {
+            let evs = Api::<Event>::namespaced(&c, "sched")
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items;
+            evs.into_iter().find(|e| {
+                e.reason == "Preempted"
+                    && e.involved_object.name == victim.metadata.name
+                    && e.message == format!("Preempted by pod {uid} on node n1")
+            })
+        })
+        .await;
+        let text = api.ok(&["get", "pod", "high", "-n", "sched", "-o", "wide"]);
+        assert!(text.contains("n1"), "NOMINATED NODE shown: {text}");
+
+        // No kubelet here: finish the victim's termination as it would, and the preemptor
+        // takes the room.
+        let gone = rkube::client::DeleteParams {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        };
+        pods_api
+            .delete(&victim.metadata.name, &gone)
+            .await
+            .expect("force delete");
+        wait_for_async(30, "the preemptor bound to n1", async || {
+            let p = pods_api.get("high").await.ok()?;
+            (p.spec.node_name == "n1").then_some(())
+        })
+        .await;
+        let left = pods(&c).await;
+        let names: Vec<&str> = left.iter().map(|p| p.metadata.name.as_str()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
     });
 }

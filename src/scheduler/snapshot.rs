@@ -370,7 +370,9 @@ impl Cache {
         };
         let on_node = self.snapshot.nominated.get_mut(&node);
         let on_node = on_node.expect("a nomination's node entry exists");
-        on_node.remove(key).expect("a nominated pod is listed on its node");
+        on_node
+            .remove(key)
+            .expect("a nominated pod is listed on its node");
         if on_node.is_empty() {
             self.snapshot.nominated.remove(&node);
         }
