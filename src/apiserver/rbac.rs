@@ -539,7 +539,11 @@ mod tests {
         let mut bind = res("create", "", "pods", "x");
         bind.subresource = "binding".into();
         assert!(authorize(&sched, &bind, &p).is_some());
-        assert!(authorize(&sched, &res("delete", "", "pods", "x"), &p).is_none());
+        // It deletes preemption victims, as upstream's role allows; it may not touch others'
+        // objects.
+        assert!(authorize(&sched, &res("delete", "", "pods", "x"), &p).is_some());
+        assert!(authorize(&sched, &res("delete", "", "nodes", "x"), &p).is_none());
+        assert!(authorize(&sched, &res("update", "", "pods", "x"), &p).is_none());
         let proxy = user("system:kube-proxy", &[]);
         assert!(authorize(
             &proxy,
