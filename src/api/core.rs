@@ -196,6 +196,30 @@ pub struct Pod {
 }
 kind!(Pod, "", "v1", "Pod", "pods", true);
 
+impl Pod {
+    /// The pod ran to completion or failed (phase `Succeeded` or `Failed`): its containers
+    /// will not run again, and it holds no resources on its node.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.status.phase.as_str(), "Succeeded" | "Failed")
+    }
+
+    /// Upstream `IsPodActive`: not finished and not being deleted, so it counts towards a
+    /// workload's replicas.
+    pub fn is_active(&self) -> bool {
+        !self.is_finished() && self.metadata.deletion_timestamp.is_none()
+    }
+
+    /// The pod's `Ready` condition, if the kubelet reported one.
+    pub fn ready_condition(&self) -> Option<&PodCondition> {
+        self.status.conditions.iter().find(|c| c.type_ == "Ready")
+    }
+
+    /// Upstream `IsPodReady`: the `Ready` condition is `True`.
+    pub fn is_ready(&self) -> bool {
+        self.ready_condition().is_some_and(PodCondition::is_true)
+    }
+}
+
 /// A pod template (`spec.template` of workload controllers).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -466,6 +490,13 @@ pub struct PodCondition {
     pub last_probe_time: Option<String>,
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
+}
+
+impl PodCondition {
+    /// The condition holds (`status` is `True`; `False` and `Unknown` do not).
+    pub fn is_true(&self) -> bool {
+        self.status == "True"
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1273,6 +1304,42 @@ mod tests {
         let waiting = cs.state.as_ref().unwrap().waiting.as_ref().unwrap();
         assert_eq!(waiting.reason, "ContainerCreating");
         assert_eq!(serde_json::to_value(&cs).unwrap(), raw);
+    }
+
+    #[test]
+    fn pod_predicates_follow_phase_deletion_and_the_ready_condition() {
+        let mut pod = Pod::default();
+        assert!(!pod.is_finished() && pod.is_active() && !pod.is_ready());
+        assert_eq!(pod.ready_condition(), None);
+        for (phase, finished) in [
+            ("Pending", false),
+            ("Running", false),
+            ("Unknown", false),
+            ("Succeeded", true),
+            ("Failed", true),
+        ] {
+            pod.status.phase = phase.into();
+            assert_eq!(pod.is_finished(), finished, "{phase}");
+            assert_eq!(pod.is_active(), !finished, "{phase}");
+        }
+        pod.status.phase = "Running".into();
+        pod.metadata.deletion_timestamp = Some("2026-11-27T02:20:11Z".into());
+        assert!(!pod.is_finished() && !pod.is_active(), "being deleted");
+        let condition = |type_: &str, status: &str| PodCondition {
+            type_: type_.into(),
+            status: status.into(),
+            ..PodCondition::default()
+        };
+        pod.status.conditions = vec![condition("ContainersReady", "True")];
+        assert!(!pod.is_ready(), "only the Ready condition counts");
+        for (status, ready) in [("False", false), ("Unknown", false), ("True", true)] {
+            pod.status.conditions = vec![
+                condition("PodScheduled", "True"),
+                condition("Ready", status),
+            ];
+            assert_eq!(pod.ready_condition(), Some(&pod.status.conditions[1]));
+            assert_eq!(pod.is_ready(), ready, "{status}");
+        }
     }
 
     #[test]
