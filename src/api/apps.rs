@@ -13,6 +13,9 @@ use super::selector::LabelSelector;
 use super::ObjectMeta;
 use crate::kind;
 
+/// `spec.replicas` of a Deployment or ReplicaSet that does not say (upstream defaulting).
+pub const DEFAULT_REPLICAS: i32 = 1;
+
 // ---------------------------------------------------------------------------------------
 // Deployment
 

@@ -10,6 +10,7 @@
 use serde_json::{json, Map, Value};
 
 use super::resources::Resource;
+use crate::api::apps::DEFAULT_REPLICAS;
 use crate::api::scheduling::{DEFAULT_PRIORITY, PREEMPT_LOWER_PRIORITY};
 
 /// How long pods tolerate a not-ready or unreachable node by default (upstream's
@@ -114,7 +115,7 @@ fn workload(plural: &str, obj: &mut Value) {
     };
     match plural {
         "deployments" => {
-            or_default(spec, "replicas", json!(1));
+            or_default(spec, "replicas", json!(DEFAULT_REPLICAS));
             or_default(
                 spec,
                 "revisionHistoryLimit",
@@ -135,7 +136,7 @@ fn workload(plural: &str, obj: &mut Value) {
                 }
             }
         }
-        "replicasets" => or_default(spec, "replicas", json!(1)),
+        "replicasets" => or_default(spec, "replicas", json!(DEFAULT_REPLICAS)),
         _ => {
             or_default(
                 spec,

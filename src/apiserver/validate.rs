@@ -3,6 +3,9 @@
 //! upstream's full validation; it rejects what would break a controller, the scheduler or the
 //! kubelet.
 
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::resources::Resource;
@@ -11,6 +14,7 @@ use crate::api::scheduling::{
     system_priority_classes, HIGHEST_USER_DEFINABLE_PRIORITY, PREEMPT_LOWER_PRIORITY,
     PREEMPT_NEVER, SYSTEM_PRIORITY_CLASS_PREFIX,
 };
+use crate::api::selector::{LabelSelector, LabelSelectorRequirement};
 use crate::api::status::{StatusCause, StatusDetails};
 use crate::api::Status;
 
@@ -65,25 +69,17 @@ fn containers(spec: &Value, path: &str, out: &mut Vec<Problem>) {
 
 fn pod_template_owner(obj: &Value, out: &mut Vec<Problem>) {
     let spec = &obj["spec"];
-    let selector = spec["selector"]["matchLabels"].as_object();
+    let has_labels = spec["selector"]["matchLabels"]
+        .as_object()
+        .is_some_and(|s| !s.is_empty());
     let has_expressions = spec["selector"]["matchExpressions"]
         .as_array()
         .is_some_and(|e| !e.is_empty());
-    if selector.is_none_or(|s| s.is_empty()) && !has_expressions {
+    if !has_labels && !has_expressions {
         out.push(required("spec.selector"));
     }
-    if let Some(sel) = selector {
-        let labels = spec["template"]["metadata"]["labels"].as_object();
-        let matches = sel
-            .iter()
-            .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
-        if !matches {
-            out.push(invalid(
-                "spec.template.metadata.labels",
-                &spec["template"]["metadata"]["labels"],
-                "`selector` does not match template `labels`",
-            ));
-        }
+    if !spec["selector"].is_null() {
+        selector_matches_template(spec, out);
     }
     if spec["replicas"].as_i64().is_some_and(|r| r < 0) {
         out.push(invalid(
@@ -93,6 +89,44 @@ fn pod_template_owner(obj: &Value, out: &mut Vec<Problem>) {
         ));
     }
     containers(&spec["template"]["spec"], "spec.template.spec", out);
+}
+
+/// Upstream's check that a workload's pods will be its own: `spec.selector` (labels and
+/// expressions, as the controllers read it) must select the template's labels; a selector
+/// upstream cannot parse (an unknown operator, `In` without values, ...) is invalid.
+fn selector_matches_template(spec: &Value, out: &mut Vec<Problem>) {
+    let parsed = LabelSelector::deserialize(&spec["selector"]).ok();
+    let Some(selector) = parsed.filter(|s| s.match_expressions.iter().all(parses)) else {
+        out.push(invalid(
+            "spec.selector",
+            &spec["selector"],
+            "invalid label selector",
+        ));
+        return;
+    };
+    let labels = &spec["template"]["metadata"]["labels"];
+    // Labels that are not all strings match nothing (the shape check refuses them first).
+    let template = match labels {
+        Value::Null => Some(BTreeMap::new()),
+        _ => BTreeMap::<String, String>::deserialize(labels).ok(),
+    };
+    if !template.is_some_and(|t| selector.matches(&t)) {
+        out.push(invalid(
+            "spec.template.metadata.labels",
+            labels,
+            "`selector` does not match template `labels`",
+        ));
+    }
+}
+
+/// Whether upstream's `LabelSelectorAsSelector` accepts the expression: a known operator,
+/// with values for `In`/`NotIn` and none for `Exists`/`DoesNotExist`.
+fn parses(r: &LabelSelectorRequirement) -> bool {
+    match r.operator.as_str() {
+        "In" | "NotIn" => !r.values.is_empty(),
+        "Exists" | "DoesNotExist" => r.values.is_empty(),
+        _ => false,
+    }
 }
 
 /// Largest total size of an object's annotations (keys and values), as upstream.
@@ -515,6 +549,55 @@ mod tests {
             .any(|p| p.field == "spec.selector"));
         let cm = resources::find("", "v1", "configmaps").unwrap();
         assert!(check(cm, &json!({"metadata": {"name": "c"}})).is_ok());
+    }
+
+    #[test]
+    fn selector_expressions_must_select_the_template_too() {
+        let template = json!({"metadata": {"labels": {"app": "w", "track": "canary"}},
+            "spec": {"containers": [{"name": "c", "image": "i"}]}});
+        let workload = |selector: Value| {
+            json!({"metadata": {"name": "w"},
+                "spec": {"selector": selector, "template": template.clone()}})
+        };
+        let excludes = workload(json!({"matchLabels": {"app": "w"},
+            "matchExpressions": [{"key": "track", "operator": "NotIn", "values": ["canary"]}]}));
+        let includes = workload(json!({"matchExpressions": [
+            {"key": "app", "operator": "In", "values": ["w", "v"]},
+            {"key": "track", "operator": "Exists"}]}));
+        let only_expressions = workload(json!({"matchExpressions": [
+            {"key": "track", "operator": "DoesNotExist"}]}));
+        for plural in ["deployments", "replicasets", "daemonsets"] {
+            let r = resources::find("apps", "v1", plural).unwrap();
+            assert!(check(r, &includes).is_ok(), "{plural}");
+            for bad in [&excludes, &only_expressions] {
+                let err = check(r, bad).unwrap_err();
+                assert_eq!(err.code, 422);
+                assert_eq!(
+                    err.message,
+                    format!(
+                        "{} \"w\" is invalid: spec.template.metadata.labels: Invalid value: \
+                         {{\"app\":\"w\",\"track\":\"canary\"}}: \
+                         `selector` does not match template `labels`",
+                        r.kind
+                    )
+                );
+                let causes = err.details.unwrap().causes;
+                assert_eq!(causes.len(), 1);
+                assert_eq!(causes[0].field, "spec.template.metadata.labels");
+                assert_eq!(causes[0].reason, "FieldValueInvalid");
+            }
+        }
+        // A selector upstream cannot parse is itself invalid, whatever it would match.
+        let rs = resources::find("apps", "v1", "replicasets").unwrap();
+        for expression in [
+            json!({"key": "app", "operator": "Like", "values": ["w"]}),
+            json!({"key": "app", "operator": "In"}),
+            json!({"key": "app", "operator": "Exists", "values": ["w"]}),
+        ] {
+            let odd = workload(json!({"matchExpressions": [expression]}));
+            let fields: Vec<String> = problems(rs, &odd).into_iter().map(|p| p.field).collect();
+            assert_eq!(fields, ["spec.selector"], "{odd}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use super::framework::{FitError, Framework};
 use super::snapshot::{PodInfo, Snapshot};
+use crate::api::scheduling::PREEMPT_NEVER;
 use crate::api::time::parse_rfc3339;
 use crate::api::Pod;
 
@@ -29,8 +30,6 @@ pub const MIN_CANDIDATE_NODES_ABSOLUTE: usize = 100;
 /// The pod condition a preempted pod is marked with before its deletion, and its reason.
 pub const DISRUPTION_TARGET: &str = "DisruptionTarget";
 pub const PREEMPTION_BY_SCHEDULER: &str = "PreemptionByScheduler";
-/// `spec.preemptionPolicy` of a pod that never preempts.
-pub const PREEMPT_NEVER: &str = "Never";
 
 /// The status reason of a node where eviction would not help, and of one without
 /// lower-priority pods (upstream's texts).
