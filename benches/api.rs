@@ -250,19 +250,24 @@ mod bench {
 
     /// Every page of the `list` namespace's pods: one request when `limit` is 0, else pages
     /// of `limit` following `continue` to the end (the later pages at the first one's
-    /// revision).
-    async fn list_pages(client: &Client, rv: &str, limit: usize) -> Vec<serde_json::Value> {
+    /// revision). Also the milliseconds spent waiting for the API server's answers, whole:
+    /// the client's own decoding of the pages (to find the next token) is not the server's
+    /// latency.
+    async fn list_pages(client: &Client, rv: &str, limit: usize) -> (f64, Vec<serde_json::Value>) {
         let mut pages = Vec::new();
         let mut token = String::new();
+        let mut waited_ms = 0.0;
         loop {
             let mut path = format!("/api/v1/namespaces/list/pods?resourceVersion={rv}");
             if limit > 0 {
                 path += &format!("&limit={limit}&continue={token}");
             }
+            let t0 = Instant::now();
             let bytes = client
                 .request(hyper::Method::GET, &path, None)
                 .await
                 .expect("list");
+            waited_ms += t0.elapsed().as_secs_f64() * 1000.0;
             let page: serde_json::Value = serde_json::from_slice(&bytes).expect("a list");
             token = page["metadata"]["continue"]
                 .as_str()
@@ -270,7 +275,7 @@ mod bench {
                 .to_string();
             pages.push(page);
             if token.is_empty() {
-                return pages;
+                return (waited_ms, pages);
             }
             assert!(pages.len() <= LIST_PODS, "a paged list that never ends");
         }
@@ -293,11 +298,7 @@ mod bench {
         for (label, rv, page) in ways {
             let mut times = Vec::new();
             for _ in 0..LIST_RUNS {
-                // Timed: the API server's answers, whole (the client's own decoding into
-                // typed objects is not the server's latency).
-                let t0 = Instant::now();
-                let pages = list_pages(client, rv, page).await;
-                let ms = t0.elapsed().as_secs_f64() * 1000.0;
+                let (ms, pages) = list_pages(client, rv, page).await;
                 let listed: usize = pages
                     .iter()
                     .map(|p| p["items"].as_array().map_or(0, Vec::len))
