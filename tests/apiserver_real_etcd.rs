@@ -12,7 +12,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::apiserver::{require_kubectl, stop, ApiServer};
+use common::apiserver::{continue_token, require_kubectl, stop, ApiServer};
 use common::{
     describe, etcdctl, free_port, kvs, poll, require_etcdctl, require_tool, wait_until, Process,
 };
@@ -392,11 +392,7 @@ fn watches_and_compaction_on_real_etcd() {
         assert!(ok, "{text}");
     }
     let page = api.raw_json("/api/v1/namespaces/team-a/configmaps?limit=1");
-    let token = page["metadata"]["continue"]
-        .as_str()
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| panic!("a first page with a continue token: {page}"))
-        .to_string();
+    let token = continue_token(&page);
     // Pages of one list are read at one revision: the next page works before compaction.
     let next = api.raw_json(&format!(
         "/api/v1/namespaces/team-a/configmaps?limit=1&continue={token}"

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Child;
 
-use common::apiserver::{output_text, stop, store_and_api_server, ApiServer};
+use common::apiserver::{continue_token, output_text, stop, store_and_api_server, ApiServer};
 use common::wait_until;
 use serde_json::Value;
 
@@ -290,11 +290,7 @@ fn watches_stream_changes_and_expire_after_compaction() {
         assert!(api.with_manifest("create", &cm(name, "page")).0);
     }
     let page = api.raw_json("/api/v1/namespaces/team-a/configmaps?limit=1");
-    let token = page["metadata"]["continue"]
-        .as_str()
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| panic!("a first page with a continue token: {page}"))
-        .to_string();
+    let token = continue_token(&page);
     let continued = format!("/api/v1/namespaces/team-a/configmaps?limit=1&continue={token}");
     // Before the compaction the next page is served, at the first page's revision.
     let next = api.raw_json(&continued);

@@ -278,30 +278,13 @@ fn select<'a>(
 #[cfg(test)]
 mod tests {
     use super::super::snapshot::{Cache, PodInfo};
-    use super::super::testing::xorshift;
+    use super::super::testing::{node, xorshift};
     use super::*;
     use crate::api::quantity;
     use crate::api::{Node, Pod};
     use proptest::prelude::*;
     use serde_json::{json, Value};
     use std::sync::Arc;
-
-    fn node(name: &str, cpu: u32, mem_gi: u32, pods: u32, taint: bool, zone: u8) -> Arc<Node> {
-        let taints = if taint {
-            json!([{"key": "dedicated", "value": "db", "effect": "NoSchedule"}])
-        } else {
-            json!([])
-        };
-        Arc::new(
-            serde_json::from_value(
-                json!({"metadata": {"name": name, "labels": {"zone": format!("z{zone}")}},
-                "spec": {"taints": taints},
-                "status": {"allocatable": {"cpu": cpu.to_string(), "memory": format!("{mem_gi}Gi"),
-                    "pods": pods.to_string()}}}),
-            )
-            .unwrap(),
-        )
-    }
 
     fn pod(name: &str, milli_cpu: u32, mem_mi: u32, tolerate: bool, zone: Option<u8>) -> Arc<Pod> {
         let mut spec = json!({"containers": [{"name": "c", "resources": {"requests":

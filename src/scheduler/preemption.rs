@@ -15,6 +15,7 @@
 //! (rkube serves none).
 
 use std::cmp::Reverse;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::framework::{FitError, Framework};
@@ -73,9 +74,9 @@ pub fn preempt(
     })?;
     let potential = &fit.resolvable_nodes;
     let not_helpful = fit.nodes - potential.len();
-    let mut failures: Vec<(String, usize)> = Vec::new();
+    let mut failures: BTreeMap<String, usize> = BTreeMap::new();
     if not_helpful > 0 {
-        failures.push((NOT_HELPFUL.to_string(), not_helpful));
+        failures.insert(NOT_HELPFUL.to_string(), not_helpful);
     }
     let mut candidates = Vec::new();
     if !potential.is_empty() {
@@ -92,7 +93,7 @@ pub fn preempt(
             }
             let lower = lower_priority_pods(snap, name, priority(&pod.pod));
             if lower.is_empty() {
-                count(&mut failures, NO_VICTIMS);
+                *failures.entry(NO_VICTIMS.to_string()).or_default() += 1;
                 continue;
             }
             let work = work.get_or_insert_with(|| snap.clone());
@@ -101,13 +102,24 @@ pub fn preempt(
                     node: name.clone(),
                     victims,
                 }),
-                Err(reasons) => reasons.iter().for_each(|r| count(&mut failures, r)),
+                Err(reasons) => {
+                    for r in reasons {
+                        *failures.entry(r).or_default() += 1;
+                    }
+                }
             }
         }
     }
     if candidates.is_empty() {
+        // Upstream words it as a fit error of its own, over the nodes it looked at.
+        let why = FitError {
+            nodes: fit.nodes,
+            reasons: failures,
+            resolvable_nodes: Vec::new(),
+            post_filter: String::new(),
+        };
         return Err(NoPreemption {
-            message: no_candidates_message(fit.nodes, failures),
+            message: format!("preemption: {why}"),
             clear_nomination: true,
         });
     }
@@ -139,30 +151,6 @@ pub fn terminating_by_preemption(pod: &Pod) -> bool {
         && pod.status.conditions.iter().any(|c| {
             c.type_ == DISRUPTION_TARGET && c.is_true() && c.reason == PREEMPTION_BY_SCHEDULER
         })
-}
-
-fn count(failures: &mut Vec<(String, usize)>, reason: &str) {
-    match failures.iter_mut().find(|(r, _)| r == reason) {
-        Some((_, n)) => *n += 1,
-        None => failures.push((reason.to_string(), 1)),
-    }
-}
-
-/// `preemption: 0/N nodes are available: <count> <reason>, ...` (sorted as the filter
-/// reasons are).
-fn no_candidates_message(nodes: usize, failures: Vec<(String, usize)>) -> String {
-    let mut parts: Vec<String> = failures
-        .into_iter()
-        .map(|(reason, n)| format!("{n} {reason}"))
-        .collect();
-    parts.sort();
-    if parts.is_empty() {
-        return format!("preemption: 0/{nodes} nodes are available.");
-    }
-    format!(
-        "preemption: 0/{nodes} nodes are available: {}.",
-        parts.join(", ")
-    )
 }
 
 /// The pods on node `name` with a priority below `below`, most important first (higher
@@ -283,25 +271,13 @@ fn pick_one(mut candidates: Vec<Preemption>) -> Preemption {
 #[cfg(test)]
 mod tests {
     use super::super::snapshot::Cache;
-    use super::super::testing::xorshift;
+    use super::super::testing::{self, xorshift};
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
 
     fn node(name: &str, cpu: u32, taint: bool) -> Arc<crate::api::Node> {
-        let taints = if taint {
-            json!([{"key": "dedicated", "value": "db", "effect": "NoSchedule"}])
-        } else {
-            json!([])
-        };
-        Arc::new(
-            serde_json::from_value(
-                json!({"metadata": {"name": name}, "spec": {"taints": taints},
-                "status": {"allocatable": {"cpu": cpu.to_string(), "memory": "64Gi",
-                    "pods": "110"}}}),
-            )
-            .unwrap(),
-        )
+        testing::node(name, cpu, 64, 110, taint, 0)
     }
 
     fn pod(name: &str, milli_cpu: u32, prio: i32, node: &str, started_s: u32) -> Arc<Pod> {

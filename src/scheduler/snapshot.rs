@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use super::affinity::PodAffinityTerms;
 use super::plugins::NodeSelection;
+use super::preemption::priority;
 use crate::api::core::{PodSpec, ResourceRequirements};
 use crate::api::quantity;
 use crate::api::{Node, Pod};
@@ -242,12 +243,12 @@ impl Snapshot {
         name: &str,
         pod: &'a PodInfo,
     ) -> impl Iterator<Item = &'a Arc<PodInfo>> {
-        let priority = pod.pod.spec.priority.unwrap_or(0);
+        let at_least = priority(&pod.pod);
         self.nominated
             .get(name)
             .into_iter()
             .flat_map(|pods| pods.values())
-            .filter(move |p| p.key != pod.key && p.pod.spec.priority.unwrap_or(0) >= priority)
+            .filter(move |p| p.key != pod.key && priority(&p.pod) >= at_least)
     }
 
     /// Nodes that exist (not placeholders for pods on unknown nodes), in name order.

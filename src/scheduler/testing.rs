@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use super::plugins::{CycleState, Plugin};
 use super::snapshot::{Cache, NodeInfo, PodInfo};
-use crate::api::Pod;
+use serde_json::json;
+
+use crate::api::{Node, Pod};
 
 /// A xorshift generator: tie-breaks that a seed replays.
 pub fn xorshift(seed: u64) -> impl FnMut() -> u64 {
@@ -52,4 +54,23 @@ pub fn scores(plugin: &dyn Plugin, incoming: &Arc<Pod>, c: &Cache) -> (Vec<i64>,
     let mut normalized = raw.clone();
     plugin.normalize(&mut normalized);
     (raw, normalized)
+}
+
+/// A node with `cpu` cores, `mem_gi` GiB and room for `pods` pods, label `zone=z<zone>`, and
+/// with `taint` the `dedicated=db:NoSchedule` taint.
+pub fn node(name: &str, cpu: u32, mem_gi: u32, pods: u32, taint: bool, zone: u8) -> Arc<Node> {
+    let taints = if taint {
+        json!([{"key": "dedicated", "value": "db", "effect": "NoSchedule"}])
+    } else {
+        json!([])
+    };
+    Arc::new(
+        serde_json::from_value(
+            json!({"metadata": {"name": name, "labels": {"zone": format!("z{zone}")}},
+            "spec": {"taints": taints},
+            "status": {"allocatable": {"cpu": cpu.to_string(), "memory": format!("{mem_gi}Gi"),
+                "pods": pods.to_string()}}}),
+        )
+        .unwrap(),
+    )
 }

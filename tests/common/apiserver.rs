@@ -274,6 +274,15 @@ impl ApiServer {
     }
 }
 
+/// The `continue` token of a list page that must have one.
+pub fn continue_token(page: &Value) -> String {
+    page["metadata"]["continue"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| panic!("a first page with a continue token: {page}"))
+        .to_string()
+}
+
 impl ApiServer {
     /// Kills the process now (a server that dies under its clients).
     pub fn kill(&mut self) {
